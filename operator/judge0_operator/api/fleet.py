@@ -1,0 +1,278 @@
+"""``Judge0Fleet``: what a platform team wants — how many Judge0 nodes, built how, where."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from judge0_operator.api.common import ApiModel, Condition, IntOrPercent
+
+SUBNET_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
+AMI_PATTERN = r"^ami-[0-9a-f]{8,17}$"
+SG_PATTERN = r"^sg-[0-9a-f]{8,17}$"
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+INSTANCE_TYPE_PATTERN = r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+$"
+ENDPOINT_PATTERN = r"^https?://[^\s]+$"
+
+
+def _cel(*rules: tuple[str, str]) -> ConfigDict:
+    """Attach CEL rules (``x-kubernetes-validations``) so the API server enforces them."""
+    return ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+    )
+
+
+class LaunchTemplateRef(ApiModel):
+    """An EC2 launch template, by id or by name."""
+
+    model_config = _cel(
+        ("has(self.id) != has(self.name)", "launchTemplate: set exactly one of id or name"),
+    )
+
+    id: str | None = Field(default=None, pattern=r"^lt-[0-9a-f]{8,17}$", description="Launch template id (lt-…).")
+    name: str | None = Field(default=None, min_length=3, max_length=128, description="Launch template name.")
+    version: str = Field(
+        default="$Default",
+        pattern=r"^(\$Default|\$Latest|[0-9]+)$",
+        description="Version number, $Default or $Latest. A pinned number makes rollouts explicit.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LaunchTemplateRef:
+        if (self.id is None) == (self.name is None):
+            raise ValueError("launchTemplate: set exactly one of id or name")
+        return self
+
+
+class InstanceSpec(ApiModel):
+    """How each Judge0 instance is launched. A change here rolls the fleet (see rollout)."""
+
+    model_config = _cel(
+        ("has(self.imageId) != has(self.launchTemplate)", "instance: set exactly one of imageId or launchTemplate"),
+        ("has(self.launchTemplate) || has(self.instanceType)", "instance.instanceType is required with imageId"),
+    )
+
+    image_id: str | None = Field(default=None, pattern=AMI_PATTERN, description="AMI id (ami-…) with Judge0 installed.")
+    launch_template: LaunchTemplateRef | None = Field(
+        default=None, description="Launch from this template instead of imageId; fields set here override it."
+    )
+    instance_type: str | None = Field(
+        default=None,
+        pattern=INSTANCE_TYPE_PATTERN,
+        description="EC2 instance type, e.g. c6i.large. Judge0 runs 2 workers per vCPU by default.",
+    )
+    fallback_instance_types: list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Tried in order when instanceType has no capacity (InsufficientInstanceCapacity).",
+    )
+    subnets: list[Annotated[str, Field(pattern=SUBNET_PATTERN)]] = Field(
+        min_length=1,
+        max_length=16,
+        description="Subnet ids, one per availability zone: the zones the fleet spreads over and fails over to.",
+    )
+    security_group_ids: list[Annotated[str, Field(pattern=SG_PATTERN)]] = Field(
+        default_factory=list, max_length=16, description="Security groups; Judge0's port (2358) must be reachable."
+    )
+    iam_instance_profile: str | None = Field(
+        default=None, description="Instance profile name or ARN; it needs AmazonSSMManagedInstanceCore for restarts."
+    )
+    key_name: str | None = Field(default=None, description="EC2 key pair name (optional; SSM needs none).")
+    user_data: str | None = Field(
+        default=None, max_length=16384, description="Plain-text user data (cloud-init); the operator base64-encodes it."
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Extra tags on every instance. Keys starting with judge0.dev/ are reserved."
+    )
+    market: Literal["OnDemand", "Spot"] = Field(
+        default="OnDemand", description="Spot falls back to on-demand when spot capacity is exhausted."
+    )
+
+    @model_validator(mode="after")
+    def _image_xor_template(self) -> InstanceSpec:
+        if (self.image_id is None) == (self.launch_template is None):
+            raise ValueError("instance: set exactly one of imageId or launchTemplate")
+        if self.image_id is not None and self.instance_type is None:
+            raise ValueError("instance.instanceType is required with imageId")
+        return self
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the fleet's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret name, in the fleet's namespace.")
+    key: str = Field(default="token", min_length=1, description="Key within the Secret holding the token.")
+
+
+class Judge0Spec(ApiModel):
+    """How the operator reaches Judge0 on each instance."""
+
+    endpoint_template: str = Field(
+        default="http://{private_ip}:2358",
+        pattern=ENDPOINT_PATTERN,
+        description="Base URL of each node's Judge0 API. Placeholders: {private_ip}, {public_ip}, {instance_id}.",
+    )
+    auth_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret with Judge0's AUTHN_TOKEN, sent as X-Auth-Token. Never logged."
+    )
+    expected_version: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        description="If set, a node reporting another version in /about is unhealthy (e.g. 1.13.1).",
+    )
+
+
+class QueueScaling(ApiModel):
+    """Scale on Judge0's queue, read from /workers on every healthy node."""
+
+    target_backlog_per_worker: float = Field(
+        gt=0, description="Queued submissions per available worker the fleet aims for (like an HPA target)."
+    )
+
+
+class ScheduleWindow(ApiModel):
+    """A time window (an exam, office hours) during which the fleet keeps at least minReplicas."""
+
+    name: str | None = Field(default=None, max_length=63, description="A label for status and Events.")
+    cron: str = Field(min_length=9, description="When the window opens, in cron syntax (5 fields), e.g. '30 8 * * 1-5'.")
+    duration_seconds: int = Field(ge=60, le=7 * 86400, description="How long the window stays open.")
+    min_replicas: int = Field(ge=0, description="Floor on replicas while the window is open.")
+    time_zone: str = Field(default="UTC", description="IANA time zone of the cron expression, e.g. Europe/Berlin.")
+
+
+class ScalingSpec(ApiModel):
+    """Bounds and rules for the desired replica count (spec.replicas is the base)."""
+
+    model_config = _cel(("self.minReplicas <= self.maxReplicas", "scaling: minReplicas must be <= maxReplicas"))
+
+    min_replicas: int = Field(default=0, ge=0, description="Lower bound on replicas.")
+    max_replicas: int = Field(default=100, ge=0, le=1000, description="Upper bound on replicas.")
+    queue: QueueScaling | None = Field(default=None, description="Queue-depth autoscaling; off when unset.")
+    schedules: list[ScheduleWindow] = Field(
+        default_factory=list, max_length=32, description="Windows that raise the floor (exams, office hours)."
+    )
+    scale_down_stabilization_seconds: int = Field(
+        default=300, ge=0, description="Scale down only after the lower count was recommended this long (as the HPA)."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("scaling: minReplicas must be <= maxReplicas")
+        return self
+
+
+class RolloutSpec(ApiModel):
+    """How instances are replaced when the instance template changes (like an instance refresh)."""
+
+    max_surge: IntOrPercent = Field(
+        default=1, description="Instances above the desired count during a rollout (count or percent, rounded up)."
+    )
+    max_unavailable: IntOrPercent = Field(
+        default=0, description="Instances below the desired count during a rollout (count or percent, rounded down)."
+    )
+
+
+class PolicyRef(ApiModel):
+    """A RecoveryPolicy in the fleet's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="RecoveryPolicy name.")
+
+
+class Judge0FleetSpec(ApiModel):
+    """The desired state of a fleet of EC2 instances running Judge0."""
+
+    model_config = _cel(
+        (
+            "!has(self.scaling) || (self.replicas >= self.scaling.minReplicas"
+            " && self.replicas <= self.scaling.maxReplicas)",
+            "replicas must be within scaling.minReplicas and scaling.maxReplicas",
+        ),
+    )
+
+    replicas: int = Field(default=1, ge=0, le=1000, description="Desired number of instances (the scale subresource).")
+    paused: bool = Field(default=False, description="Observe and report only: no launches, no remediation.")
+    region: str = Field(pattern=REGION_PATTERN, description="AWS region of the fleet, e.g. eu-west-1.")
+    deletion_policy: Literal["Delete", "Retain"] = Field(
+        default="Delete", description="On fleet deletion, terminate its instances (Delete) or leave them (Retain)."
+    )
+    recovery_policy_ref: PolicyRef | None = Field(
+        default=None, description="The RecoveryPolicy to heal by; the built-in defaults apply when unset."
+    )
+    instance: InstanceSpec = Field(description="How each instance is launched.")
+    judge0: Judge0Spec = Field(default_factory=Judge0Spec, description="How to reach Judge0 on each instance.")
+    scaling: ScalingSpec | None = Field(default=None, description="Autoscaling bounds, queue target and schedules.")
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Limits while replacing outdated instances.")
+
+    @model_validator(mode="after")
+    def _replicas_in_bounds(self) -> Judge0FleetSpec:
+        if self.scaling and not (self.scaling.min_replicas <= self.replicas <= self.scaling.max_replicas):
+            raise ValueError("replicas must be within scaling.minReplicas and scaling.maxReplicas")
+        return self
+
+
+class SignalStatus(ApiModel):
+    """One health signal of one instance, with when it last changed (thresholds count from there)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["Healthy", "Unhealthy", "Unknown"] = Field(description="Healthy, Unhealthy or Unknown.")
+    since: str = Field(description="When this signal last changed status (RFC 3339).")
+    detail: str = Field(default="", description="The probe's last observation, e.g. 'status 13: Internal Error'.")
+
+
+class InstanceStatus(ApiModel):
+    """A row of the per-instance table."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str = Field(description="EC2 instance id.")
+    slot: str = Field(description="The fleet slot this instance fills (stable across replacements).")
+    zone: str = Field(default="", description="Availability zone.")
+    state: str = Field(default="", description="EC2 state: pending, running, stopped, …")
+    health: Literal["Starting", "Healthy", "Unhealthy", "Unknown"] = Field(default="Unknown", description="Overall.")
+    signals: dict[str, SignalStatus] = Field(default_factory=dict, description="Health per signal.")
+    attempts: int = Field(default=0, description="Remediation attempts since the instance was last healthy long enough.")
+    last_action: str | None = Field(default=None, description="The last remediation action taken on it.")
+
+
+class ActionRecord(ApiModel):
+    """One action the operator took (or, in DryRun, would have taken)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    time: str = Field(description="When (RFC 3339).")
+    instance_id: str | None = Field(default=None, description="Instance acted on, if any.")
+    action: str = Field(description="Launch, Terminate, RestartJudge0, RebootInstance, ReplaceInstance, …")
+    reason: str = Field(default="", description="Why.")
+    outcome: str = Field(default="", description="Succeeded, Failed: <AWS error>, DryRun, …")
+
+
+class Judge0FleetStatus(ApiModel):
+    """What the operator observed and did; rebuilt from the world on every pass."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+    observed_generation: int | None = Field(default=None, description="The generation this status is for.")
+    replicas: int = Field(default=0, description="Instances that exist (not terminated).")
+    desired_replicas: int | None = Field(default=None, description="Desired count after scaling rules.")
+    ready_replicas: int = Field(default=0, description="Instances running with Judge0's API answering.")
+    healthy_replicas: int = Field(default=0, description="Instances healthy on every signal.")
+    updated_replicas: int = Field(default=0, description="Instances matching the current template.")
+    selector: str = Field(default="", description="Label selector string, for the scale subresource.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Available, Progressing, …")
+    instances: list[InstanceStatus] = Field(default_factory=list, description="One row per instance.")
+    last_actions: list[ActionRecord] = Field(default_factory=list, description="The most recent actions, newest last.")
+
+
+class Judge0Fleet(ApiModel):
+    """A fleet of EC2 instances running Judge0, kept healthy and correctly sized by the operator."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = Field(default="judge0.dev/v1alpha1", description="judge0.dev/v1alpha1")
+    kind: str = Field(default="Judge0Fleet", description="Judge0Fleet")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: Judge0FleetSpec = Field(description="Desired state.")
+    status: Judge0FleetStatus | None = Field(default=None, description="Observed state.")

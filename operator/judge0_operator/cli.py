@@ -1,0 +1,100 @@
+"""The `judge0-operator` command: run | crds | version | world | simulate | bench.
+
+Each subcommand lives in its own module and is imported lazily, so `judge0-operator version`
+does not pay for Kopf, boto3 or moto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from judge0_operator import __version__
+from judge0_operator.sim.loopback import install_guard_if_requested
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    print(__version__)
+    return 0
+
+
+def _cmd_crds(args: argparse.Namespace) -> int:
+    from judge0_operator.api.crds import write_crds
+
+    for path in write_crds(args.output):
+        print(path)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from judge0_operator.controller.main import run_operator
+
+    return run_operator(args)
+
+
+def _cmd_world(args: argparse.Namespace) -> int:
+    from judge0_operator.sim.world import world_up_main
+
+    return world_up_main(args)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from judge0_operator.simulate.main import simulate_main
+
+    return simulate_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="judge0-operator", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("version", help="print the version")
+    p.set_defaults(func=_cmd_version)
+
+    p = sub.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
+    p.add_argument("--output", default="crds", help="directory to write the CRD YAML files into (default: crds)")
+    p.set_defaults(func=_cmd_crds)
+
+    p = sub.add_parser("run", help="run the operator (wraps kopf run)")
+    p.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster, then $KUBECONFIG)")
+    p.add_argument("--aws-endpoint", help="override the EC2/SSM endpoint URL (the simulated world, a private endpoint)")
+    p.add_argument("--namespace", action="append", default=[],
+                   help="namespace to watch (repeatable; default: all namespaces)")
+    p.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port (0 disables)")
+    p.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                   help="Kopf liveness endpoint URL (empty string disables)")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("world", help="the simulated world: EC2/SSM, Judge0 nodes and a Kubernetes API on loopback")
+    world_sub = p.add_subparsers(dest="world_command", required=True)
+    up = world_sub.add_parser("up", help="start the world and keep it running until interrupted")
+    up.add_argument("--info-file", help="also write the world's connection info (JSON) here")
+    up.add_argument("--kubeconfig", help="where to write the kubeconfig (default: a temp dir)")
+    up.add_argument("--speed", type=float, default=1.0, help="time scale: 10 makes boots 10x faster")
+    up.add_argument("--client-tokens", action="store_true",
+                    help="honour RunInstances ClientToken idempotency (moto does not; off by default)")
+    up.add_argument("--seed", type=int, default=None, help="seed for deterministic ids")
+    up.set_defaults(func=_cmd_world)
+
+    p = sub.add_parser("simulate", help="run a scenario against the simulated world and report")
+    p.add_argument("--scenario", help="scenario YAML (default: the built-in scenario)")
+    p.add_argument("--fleet", help="Judge0Fleet manifest (default: examples/fleet.yaml settings)")
+    p.add_argument("--policy", help="RecoveryPolicy manifest")
+    p.add_argument("--speed", type=float, default=None, help="time scale for the world's timings")
+    p.add_argument("--report", help="write the report as JSON here")
+    p.add_argument("--short", action="store_true", help="a shortened scenario (used by CI)")
+    p.add_argument("--plain", action="store_true", help="plain lines instead of the live view")
+    p.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    install_guard_if_requested()
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
