@@ -6,19 +6,19 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 PERCENT_PATTERN = r"^(100|[1-9]?[0-9])%$"
-INT_OR_PERCENT_PATTERN = r"^([0-9]+|(100|[1-9]?[0-9])%)$"
 
 IntOrPercent = Annotated[
-    int | Annotated[str, Field(pattern=PERCENT_PATTERN)],
+    Annotated[int, Strict(), Field(ge=0)] | Annotated[str, Field(pattern=PERCENT_PATTERN)],
     WithJsonSchema(
         {
-            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "minimum": 0,
             "x-kubernetes-int-or-string": True,
-            "pattern": INT_OR_PERCENT_PATTERN,
+            "pattern": PERCENT_PATTERN,
         }
     ),
 ]

@@ -215,44 +215,92 @@ class Judge0FleetSpec(ApiModel):
 class SignalStatus(ApiModel):
     """One health signal of one instance, with when it last changed (thresholds count from there)."""
 
-    model_config = ConfigDict(extra="allow")
-
-    status: Literal["Healthy", "Unhealthy", "Unknown"] = Field(description="Healthy, Unhealthy or Unknown.")
-    since: str = Field(description="When this signal last changed status (RFC 3339).")
+    status: Literal["Healthy", "Unhealthy", "Unknown"] = Field(
+        description="Healthy, Unhealthy (bad for longer than the probe's unhealthyAfterSeconds) or Unknown."
+    )
+    since: str = Field(description="When the underlying observation last changed between good and bad (RFC 3339).")
+    bad: bool = Field(default=False, description="The latest observation was bad (Unhealthy once bad long enough).")
     detail: str = Field(default="", description="The probe's last observation, e.g. 'status 13: Internal Error'.")
 
 
 class InstanceStatus(ApiModel):
-    """A row of the per-instance table."""
-
-    model_config = ConfigDict(extra="allow")
+    """A row of the per-instance table, and the planner's memory of that instance."""
 
     instance_id: str = Field(description="EC2 instance id.")
     slot: str = Field(description="The fleet slot this instance fills (stable across replacements).")
     zone: str = Field(default="", description="Availability zone.")
     state: str = Field(default="", description="EC2 state: pending, running, stopped, …")
+    instance_type: str = Field(default="", description="EC2 instance type.")
+    market: str = Field(default="", description="on-demand or spot.")
+    launched_at: str | None = Field(default=None, description="EC2 launch time (RFC 3339).")
+    template_hash: str = Field(default="", description="Hash of the instance template it was launched from.")
+    updated: bool = Field(default=True, description="Launched from the current instance template.")
     health: Literal["Starting", "Healthy", "Unhealthy", "Unknown"] = Field(default="Unknown", description="Overall.")
     signals: dict[str, SignalStatus] = Field(default_factory=dict, description="Health per signal.")
+    healthy_since: str | None = Field(default=None, description="Healthy on every signal since (RFC 3339).")
     attempts: int = Field(default=0, description="Remediation attempts since the instance was last healthy long enough.")
+    rung: int = Field(default=0, description="Index of the ladder rung the next attempt uses.")
+    rung_attempts: int = Field(default=0, description="Attempts made on the current rung.")
     last_action: str | None = Field(default=None, description="The last remediation action taken on it.")
+    last_action_at: str | None = Field(default=None, description="When (RFC 3339).")
+    next_action_at: str | None = Field(default=None, description="Backoff: no new attempt before this (RFC 3339).")
+    replaced_by: str | None = Field(default=None, description="Slot attempt launched to replace it, if any.")
+    gave_up: bool = Field(default=False, description="maxRetries reached: left for a human.")
+
+
+class LaunchIntent(ApiModel):
+    """A launch recorded before RunInstances is called, so a crash never launches a slot twice."""
+
+    slot: str = Field(description="Slot to fill.")
+    attempt: int = Field(description="Launch attempt for this slot; part of the ClientToken.")
+    client_token: str = Field(description="Deterministic RunInstances ClientToken (fleet uid, slot, attempt).")
+    subnet_id: str = Field(description="Subnet (and so zone) launched into.")
+    zone: str = Field(default="", description="Availability zone of the subnet.")
+    instance_type: str = Field(default="", description="Instance type requested.")
+    market: str = Field(default="on-demand", description="on-demand or spot.")
+    reason: str = Field(default="", description="Why: ScaleUp, Replace <id>, Rollout, …")
+    replaces: str | None = Field(default=None, description="Instance this launch replaces.")
+    requested_at: str = Field(description="When the intent was recorded (RFC 3339).")
+    instance_id: str | None = Field(default=None, description="Set once the instance is seen.")
+
+
+class ExhaustedOffering(ApiModel):
+    """An (instance type, zone, market) that answered a capacity error; skipped until expiry."""
+
+    instance_type: str = Field(description="Instance type.")
+    zone: str = Field(description="Availability zone.")
+    market: str = Field(default="on-demand", description="on-demand or spot.")
+    until: str = Field(description="Skipped until (RFC 3339).")
+
+
+class ScalingStatus(ApiModel):
+    """Why the desired count is what it is."""
+
+    desired_replicas: int = Field(description="Desired count after every rule.")
+    reason: str = Field(default="Spec", description="The rule that won: Spec, Schedule <name>, QueueBacklog, Min, Max.")
+    backlog_per_worker: float | None = Field(default=None, description="Fleet-wide queued ÷ available workers.")
+    recommendations: list[dict[str, Any]] = Field(
+        default_factory=list, description="Recent queue recommendations {time, replicas} (stabilisation window)."
+    )
+    active_window: str | None = Field(default=None, description="Schedule window open now.")
+    next_window_at: str | None = Field(default=None, description="When the next schedule window opens (RFC 3339).")
 
 
 class ActionRecord(ApiModel):
     """One action the operator took (or, in DryRun, would have taken)."""
 
-    model_config = ConfigDict(extra="allow")
-
     time: str = Field(description="When (RFC 3339).")
     instance_id: str | None = Field(default=None, description="Instance acted on, if any.")
-    action: str = Field(description="Launch, Terminate, RestartJudge0, RebootInstance, ReplaceInstance, …")
+    slot: str | None = Field(default=None, description="Slot concerned, if any.")
+    action: str = Field(description="Launch, Terminate, Start, RestartJudge0, RebootInstance, ReplaceInstance, …")
     reason: str = Field(default="", description="Why.")
-    outcome: str = Field(default="", description="Succeeded, Failed: <AWS error>, DryRun, …")
+    outcome: str = Field(default="", description="Succeeded, Failed: <AWS error>, DryRun, Skipped, …")
 
 
 class Judge0FleetStatus(ApiModel):
     """What the operator observed and did; rebuilt from the world on every pass."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 
     observed_generation: int | None = Field(default=None, description="The generation this status is for.")
     replicas: int = Field(default=0, description="Instances that exist (not terminated).")
@@ -260,10 +308,26 @@ class Judge0FleetStatus(ApiModel):
     ready_replicas: int = Field(default=0, description="Instances running with Judge0's API answering.")
     healthy_replicas: int = Field(default=0, description="Instances healthy on every signal.")
     updated_replicas: int = Field(default=0, description="Instances matching the current template.")
+    outdated_replicas: int = Field(default=0, description="Instances on an older template (to be rolled).")
+    template_hash: str = Field(default="", description="Hash of the current instance template.")
     selector: str = Field(default="", description="Label selector string, for the scale subresource.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Available, Progressing, …")
     instances: list[InstanceStatus] = Field(default_factory=list, description="One row per instance.")
     last_actions: list[ActionRecord] = Field(default_factory=list, description="The most recent actions, newest last.")
+    pending_launches: list[LaunchIntent] = Field(
+        default_factory=list, description="Launches recorded before the call (crash-safe idempotency)."
+    )
+    exhausted_offerings: list[ExhaustedOffering] = Field(
+        default_factory=list, description="Capacity-error (type, zone) pairs being skipped for now."
+    )
+    zones_out: list[str] = Field(default_factory=list, description="Zones treated as out (outage detected).")
+    scaling: ScalingStatus | None = Field(default=None, description="Desired count and why.")
+    next_slot: int = Field(default=0, description="Next slot number to allocate.")
+    aws_error: dict[str, Any] | None = Field(
+        default=None, description="Terminal AWS error blocking launches until the spec changes {code, message, generation}."
+    )
+    last_pass_at: str | None = Field(default=None, description="When the last reconcile pass ran.")
+    next_check_at: str | None = Field(default=None, description="When the operator looks next.")
 
 
 class Judge0Fleet(ApiModel):

@@ -1,0 +1,1 @@
+"""Actuators: turn planned actions into idempotent, guarded AWS calls."""

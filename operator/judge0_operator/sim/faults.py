@@ -1,0 +1,344 @@
+"""The world's fault catalogue: which faults exist, where they may be aimed, and what heals them.
+
+A fault is aimed at one *target*: an instance id (``i-…``), a zone (``zone:us-east-1a``) or the
+AWS API as a whole (``aws``). Node faults (``sim/nodes.py`` ``NODE_FAULTS``) are shown by the
+Judge0 simulator; EC2, SSM, zone and API faults are acted out by the world's AWS side
+(``sim/aws_instances.py``, ``sim/aws_ssm.py``, ``sim/aws.py``).
+
+Healing mirrors what the operator's remediation really does on a host:
+
+* ``restart:<service>`` — an SSM command ran ``docker compose restart [services]`` (all four
+  services when none are named): ``server`` fixes the web process, ``workers`` the workers and a
+  stuck queue, ``redis`` Redis (and drops the queue), ``db`` Postgres.
+* ``reboot`` — RebootInstances finished: every process and OS-level fault is gone, but a broken
+  sandbox (cgroup v2 configured on disk) and failing hardware (``system-impaired``) stay.
+* ``stop`` — the instance reached ``stopped``: it leaves its host, so hardware faults and
+  scheduled events go too; the disk (and so ``sandbox-broken``) comes back on start.
+* ``start`` — StartInstances (heals only ``instance-stopped``).
+
+Nothing heals ``sandbox-broken``, ``maintenance``, ``load`` or the SSM faults but replacement
+(a new instance) or removing the fault. Faults aimed at a zone or at ``aws`` are never healed by
+an action on one instance: they model trouble outside the host, and stay until deleted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from judge0_operator.sim.nodes import NODE_FAULTS
+
+TargetKind = Literal["instance", "zone", "aws"]
+ZONE_PREFIX = "zone:"
+AWS_TARGET = "aws"
+COMPOSE_SERVICES = ("server", "workers", "db", "redis")
+
+
+class FaultError(ValueError):
+    """A fault request the world refuses (unknown fault or target, wrong target kind, bad params)."""
+
+
+class FaultNotFound(KeyError):
+    """No active fault has this id."""
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(_Params):
+    pass
+
+
+class SlowParams(_Params):
+    delaySeconds: float = Field(2.0, gt=0, le=600)
+
+
+class FlappingParams(_Params):
+    periodSeconds: float = Field(10.0, gt=0, le=3600)
+
+
+class LoadParams(_Params):
+    jobsPerSecond: float = Field(gt=0, le=10_000)
+
+
+class ImpairedParams(_Params):
+    nodeReachable: bool = False  # True: EC2 reports the check impaired but Judge0 still answers
+
+
+class ScheduledEventParams(_Params):
+    notBeforeSeconds: float = Field(600.0, ge=0)  # world seconds from now (divided by speed)
+
+
+class SpotInterruptionParams(_Params):
+    noticeSeconds: float = Field(120.0, ge=0)  # EC2 gives two minutes' notice
+
+
+class SsmFailedParams(_Params):
+    exitCode: int = Field(1, ge=1, le=255)
+    message: str = "failed to run commands: exit status 1"
+
+
+class CapacityParams(_Params):
+    instanceTypes: list[str] | None = None  # None: every type
+    market: Literal["spot", "on-demand", "any"] = "any"
+
+
+class ThrottleParams(_Params):
+    rate: float = Field(1.0, ge=0, le=1)
+    actions: list[str] | None = None  # None: every action
+
+
+class AwsErrorParams(_Params):
+    code: str = "InternalError"
+    message: str = "An internal error has occurred"
+    status: int = Field(500, ge=400, le=599)
+    rate: float = Field(1.0, ge=0, le=1)
+    actions: list[str] | None = None
+
+
+_HOST = frozenset({"reboot", "stop"})
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One kind of fault: where it may be aimed, its parameters, what it does and what heals it."""
+
+    name: str
+    targets: frozenset[str]
+    params: type[_Params]
+    effect: str
+    healed_by: frozenset[str] = frozenset()
+
+    @property
+    def is_node_fault(self) -> bool:
+        return self.name in NODE_FAULTS
+
+
+def _spec(name: str, targets: str, params: type[_Params], effect: str, healed_by: Iterable[str] = ()) -> FaultSpec:
+    return FaultSpec(name, frozenset(targets.split()), params, effect, frozenset(healed_by))
+
+
+_NODE = "instance zone"
+FAULT_SPECS: dict[str, FaultSpec] = {s.name: s for s in [
+    _spec("judge0-down", _NODE, NoParams, "the Judge0 web process refuses connections",
+          {"restart:server", *_HOST}),
+    _spec("judge0-slow", _NODE, SlowParams, "every Judge0 answer is delayed by delaySeconds",
+          {"restart:server", *_HOST}),
+    _spec("api-500", _NODE, NoParams, "every Judge0 API endpoint answers 500", {"restart:server", *_HOST}),
+    _spec("workers-dead", _NODE, NoParams, "workers take no jobs; the queue grows",
+          {"restart:workers", *_HOST}),
+    _spec("sandbox-broken", _NODE, NoParams, "every run ends in status 13 (cgroup v2 host); only replacement fixes it"),
+    _spec("queue-full", _NODE, NoParams, "POST /submissions answers 503 queue is full",
+          {"restart:workers", "restart:redis", *_HOST}),
+    _spec("redis-down", _NODE, NoParams, "/workers and POST /submissions answer 500", {"restart:redis", *_HOST}),
+    _spec("db-down", _NODE, NoParams, "/languages, /statistics and submission reads answer 500",
+          {"restart:db", *_HOST}),
+    _spec("maintenance", _NODE, NoParams, "POST /submissions answers 503 (maintenance mode is configuration)"),
+    _spec("flapping", _NODE, FlappingParams, "the web process alternates down/up every periodSeconds", _HOST),
+    _spec("load", _NODE, LoadParams, "background submissions arrive at jobsPerSecond (outside traffic)"),
+    _spec("instance-impaired", "instance zone", ImpairedParams,
+          "instance status check impaired (reachability failed); node unreachable unless nodeReachable",
+          _HOST),
+    _spec("system-impaired", "instance zone", ImpairedParams,
+          "system status check impaired (host hardware); node unreachable unless nodeReachable", {"stop"}),
+    _spec("instance-stopped", "instance", NoParams,
+          "the instance stops unexpectedly (stopping → stopped, Server.InternalError)", {"start"}),
+    _spec("instance-terminated", "instance", NoParams,
+          "the instance terminates unexpectedly (shutting-down → terminated)"),
+    _spec("scheduled-retirement", "instance", ScheduledEventParams,
+          "instance-retirement event with NotBefore; AWS stops the instance at NotBefore", {"stop"}),
+    _spec("system-maintenance", "instance", ScheduledEventParams,
+          "system-maintenance event with NotBefore; the host is unreachable for reboot_seconds then",
+          {"stop"}),
+    _spec("spot-interruption", "instance", SpotInterruptionParams,
+          "spot interruption notice (event instance-stop); terminated after noticeSeconds"),
+    _spec("ssm-failed", "instance zone", SsmFailedParams, "SSM commands end Failed with exitCode"),
+    _spec("ssm-timeout", "instance zone", NoParams, "SSM commands end TimedOut"),
+    _spec("capacity-error", "zone", CapacityParams,
+          "RunInstances/StartInstances into the zone answer InsufficientInstanceCapacity (HTTP 500)"),
+    _spec("zone-outage", "zone", NoParams,
+          "no launches or starts in the zone; every instance there impaired and unreachable"),
+    _spec("throttle", "aws", ThrottleParams,
+          "a seeded fraction `rate` of calls answer RequestLimitExceeded (EC2) / ThrottlingException (SSM)"),
+    _spec("aws-error", "aws", AwsErrorParams, "a seeded fraction `rate` of calls answer the given error"),
+]}
+assert set(NODE_FAULTS) <= set(FAULT_SPECS), "every node fault needs a spec"
+
+
+def target_kind(target: str) -> TargetKind:
+    """Classify a target string; raises FaultError for a string that is none of the three kinds."""
+    if target == AWS_TARGET:
+        return "aws"
+    if target.startswith(ZONE_PREFIX) and len(target) > len(ZONE_PREFIX):
+        return "zone"
+    if target.startswith("i-") and len(target) > 2:
+        return "instance"
+    raise FaultError(f"unknown target {target!r}: use an instance id (i-…), 'zone:<zone>' or 'aws'")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Fault:
+    """One injected fault. Instance faults are removed when healed; all faults can be deleted."""
+
+    id: str
+    target: str
+    kind: TargetKind
+    name: str
+    params: dict[str, Any]
+    created_at: str = field(default_factory=_now_iso)
+    created_mono: float = 0.0
+    healed_at: str | None = None
+    healed_by: str | None = None
+
+    @property
+    def zone(self) -> str | None:
+        return self.target[len(ZONE_PREFIX):] if self.kind == "zone" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "target": self.target, "fault": self.name,
+                               "params": dict(self.params), "createdAt": self.created_at}
+        if self.healed_by is not None:
+            out["healedAt"] = self.healed_at
+            out["healedBy"] = self.healed_by
+        return out
+
+
+def validate_params(spec: FaultSpec, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check and complete a fault's params (defaults filled in) or raise FaultError with the reason."""
+    if params is not None and not isinstance(params, Mapping):
+        raise FaultError("params must be an object")
+    try:
+        model = spec.params.model_validate(dict(params or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"params.{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors()
+        )
+        raise FaultError(f"bad params for {spec.name}: {problems}") from None
+    return model.model_dump()
+
+
+class FaultRegistry:
+    """Active faults plus the recently healed ones; safe to use from several threads."""
+
+    HISTORY = 500
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._active: dict[str, Fault] = {}
+        self._healed: list[Fault] = []
+
+    def add(self, target: str, name: str, params: Mapping[str, Any] | None, *, now: float = 0.0) -> Fault:
+        """Validate and record a fault; the caller has checked that the target exists."""
+        spec = FAULT_SPECS.get(name)
+        if spec is None:
+            raise FaultError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULT_SPECS))}")
+        kind = target_kind(target)
+        if kind not in spec.targets:
+            raise FaultError(
+                f"fault {name!r} cannot target {kind} {target!r}; valid targets: {', '.join(sorted(spec.targets))}"
+            )
+        clean = validate_params(spec, params)
+        with self._lock:
+            fault = Fault(id=f"f-{next(self._ids):05d}", target=target, kind=kind, name=name, params=clean,
+                          created_mono=now)
+            self._active[fault.id] = fault
+            return fault
+
+    def get(self, fault_id: str) -> Fault | None:
+        with self._lock:
+            return self._active.get(fault_id)
+
+    def remove(self, fault_id: str, *, reason: str = "deleted") -> Fault:
+        with self._lock:
+            fault = self._active.pop(fault_id, None)
+            if fault is None:
+                raise FaultNotFound(fault_id)
+            self._retire(fault, reason)
+            return fault
+
+    def clear(self) -> list[Fault]:
+        with self._lock:
+            faults = list(self._active.values())
+            for fault in faults:
+                self._retire(fault, "deleted")
+            self._active.clear()
+            return faults
+
+    def reset(self) -> None:
+        with self._lock:
+            self._active.clear()
+            self._healed.clear()
+
+    def active(self) -> list[Fault]:
+        with self._lock:
+            return list(self._active.values())
+
+    def healed(self) -> list[Fault]:
+        with self._lock:
+            return list(self._healed)
+
+    def on_instance(self, instance_id: str, zone: str | None) -> list[Fault]:
+        """Faults that apply to one instance: aimed at it or at its zone, oldest first."""
+        zone_target = f"{ZONE_PREFIX}{zone}" if zone else None
+        with self._lock:
+            return [f for f in self._active.values() if f.target in (instance_id, zone_target)]
+
+    def find(self, name: str, instance_id: str, zone: str | None) -> Fault | None:
+        """The newest active fault of this name applying to the instance (instance beats zone)."""
+        found = [f for f in self.on_instance(instance_id, zone) if f.name == name]
+        found.sort(key=lambda f: (f.kind == "instance", f.id))
+        return found[-1] if found else None
+
+    def in_zone(self, zone: str, name: str) -> list[Fault]:
+        with self._lock:
+            return [f for f in self._active.values() if f.kind == "zone" and f.zone == zone and f.name == name]
+
+    def on_aws(self) -> list[Fault]:
+        with self._lock:
+            return [f for f in self._active.values() if f.kind == "aws"]
+
+    def heal(self, instance_id: str, event: str) -> list[Fault]:
+        """Remove the instance's own faults that ``event`` heals (zone and aws faults stay)."""
+        with self._lock:
+            healed = [f for f in self._active.values()
+                      if f.target == instance_id and event in FAULT_SPECS[f.name].healed_by]
+            for fault in healed:
+                del self._active[fault.id]
+                self._retire(fault, event)
+            return healed
+
+    def drop_instance(self, instance_id: str) -> list[Fault]:
+        """The instance is gone: its faults go with it."""
+        with self._lock:
+            gone = [f for f in self._active.values() if f.target == instance_id]
+            for fault in gone:
+                del self._active[fault.id]
+                self._retire(fault, "instance-gone")
+            return gone
+
+    def _retire(self, fault: Fault, reason: str) -> None:
+        fault.healed_at = _now_iso()
+        fault.healed_by = reason
+        self._healed.append(fault)
+        del self._healed[: -self.HISTORY]
+
+
+def fault_table() -> list[dict[str, Any]]:
+    """The catalogue as data (for docs, the control API and tests)."""
+    return [
+        {"fault": s.name, "targets": sorted(s.targets), "effect": s.effect,
+         "healedBy": sorted(s.healed_by), "params": s.params.model_json_schema().get("properties", {})}
+        for s in FAULT_SPECS.values()
+    ]
