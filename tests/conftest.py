@@ -18,6 +18,9 @@ from judge0_operator.sim import loopback
 os.environ[loopback.ENV_FLAG] = "1"
 loopback.install_guard()
 
+# Shared fixtures: ``world`` and friends (tests/ is on sys.path as this conftest's directory).
+pytest_plugins = ["fixtures.world"]
+
 
 @pytest.fixture(autouse=True)
 def _fail_on_non_loopback_attempts():

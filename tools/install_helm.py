@@ -112,7 +112,7 @@ def install(dest: Path = DEFAULT_DEST, force: bool = False) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help=f"directory (default: {DEFAULT_DEST})")
+    parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help=f"where to put them ({DEFAULT_DEST})")
     parser.add_argument("--force", action="store_true", help="reinstall even if the binaries are in place")
     args = parser.parse_args(argv)
     try:

@@ -53,28 +53,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_version)
 
     p = sub.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
-    p.add_argument("--output", default="crds", help="directory to write the CRD YAML files into (default: crds)")
+    p.add_argument(
+        "--output", default="crds", help="directory to write the CRD YAML files into (default: crds)"
+    )
     p.set_defaults(func=_cmd_crds)
 
     p = sub.add_parser("run", help="run the operator (wraps kopf run)")
     p.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster, then $KUBECONFIG)")
-    p.add_argument("--aws-endpoint", help="override the EC2/SSM endpoint URL (the simulated world, a private endpoint)")
-    p.add_argument("--namespace", action="append", default=[],
-                   help="namespace to watch (repeatable; default: all namespaces)")
+    p.add_argument(
+        "--aws-endpoint", help="override the EC2/SSM endpoint URL (the simulated world, a private endpoint)"
+    )
+    p.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="namespace to watch (repeatable; default: all namespaces)",
+    )
     p.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port (0 disables)")
-    p.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
-                   help="Kopf liveness endpoint URL (empty string disables)")
+    p.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="Kopf liveness endpoint URL (empty string disables)",
+    )
     p.add_argument("--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("world", help="the simulated world: EC2/SSM, Judge0 nodes and a Kubernetes API on loopback")
+    p = sub.add_parser(
+        "world", help="the simulated world: EC2/SSM, Judge0 nodes and a Kubernetes API on loopback"
+    )
     world_sub = p.add_subparsers(dest="world_command", required=True)
     up = world_sub.add_parser("up", help="start the world and keep it running until interrupted")
     up.add_argument("--info-file", help="also write the world's connection info (JSON) here")
     up.add_argument("--kubeconfig", help="where to write the kubeconfig (default: a temp dir)")
     up.add_argument("--speed", type=float, default=1.0, help="time scale: 10 makes boots 10x faster")
-    up.add_argument("--client-tokens", action="store_true",
-                    help="honour RunInstances ClientToken idempotency (moto does not; off by default)")
+    up.add_argument(
+        "--client-tokens",
+        action="store_true",
+        help="honour RunInstances ClientToken idempotency (moto does not; off by default)",
+    )
     up.add_argument("--seed", type=int, default=None, help="seed for deterministic ids")
     up.set_defaults(func=_cmd_world)
 
@@ -86,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write the report as JSON here")
     p.add_argument("--short", action="store_true", help="a shortened scenario (used by CI)")
     p.add_argument("--plain", action="store_true", help="plain lines instead of the live view")
+    p.add_argument(
+        "--no-capacity",
+        action="store_true",
+        help="skip the scenario steps that need scaling or rollouts (queue burst, template change)",
+    )
+    p.add_argument(
+        "--fast-policy",
+        action="store_true",
+        help="compress the timings of a --policy too (the built-in policy is always compressed)",
+    )
+    p.add_argument("--work-dir", help="where the operator and world logs go (default: a temp dir)")
     p.set_defaults(func=_cmd_simulate)
     return parser
 

@@ -32,7 +32,15 @@ JSON = Any
 
 _META_FIELDS = ("apiVersion", "kind", "metadata")
 _JUNCTORS = ("allOf", "anyOf", "oneOf")
-_FORBIDDEN_KEYWORDS = ("$ref", "$schema", "definitions", "dependencies", "additionalItems", "patternProperties", "id")
+_FORBIDDEN_KEYWORDS = (
+    "$ref",
+    "$schema",
+    "definitions",
+    "dependencies",
+    "additionalItems",
+    "patternProperties",
+    "id",
+)
 _INT_OR_STRING_ANY_OF = [{"type": "integer"}, {"type": "string"}]
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _OLD_SELF = re.compile(r"\boldSelf\b")
@@ -95,7 +103,9 @@ def forbidden(path: str, detail: str) -> FieldError:
 def not_supported(path: str, value: JSON, supported: Iterable[JSON]) -> FieldError:
     shown = [json.dumps(v if isinstance(v, str) else json.dumps(v)) for v in supported if v is not None]
     return FieldError(
-        path, f"Unsupported value: {go_repr(value)}: supported values: {', '.join(shown)}", "FieldValueNotSupported"
+        path,
+        f"Unsupported value: {go_repr(value)}: supported values: {', '.join(shown)}",
+        "FieldValueNotSupported",
     )
 
 
@@ -210,7 +220,9 @@ class CustomResourceValidator:
     def _json_validator(self, version: str, schema: Schema) -> jsonschema.protocols.Validator:
         cached = self._json_validators.get(version)
         if cached is None:
-            cached = jsonschema.Draft4Validator(to_json_schema(schema, root=True), format_checker=FORMAT_CHECKER)
+            cached = jsonschema.Draft4Validator(
+                to_json_schema(schema, root=True), format_checker=FORMAT_CHECKER
+            )
             self._json_validators[version] = cached
         return cached
 
@@ -253,9 +265,10 @@ def validate_object_meta(obj: Mapping[str, Any], *, namespaced: bool = True) -> 
             invalid(
                 "metadata.name",
                 name,
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                "'-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+                "regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
             )
         )
     if not namespaced and meta.get("namespace"):
@@ -272,7 +285,9 @@ def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def prune(value: JSON, schema: Schema, *, pruned: list[str] | None = None, path: str = "", root: bool = True) -> None:
+def prune(
+    value: JSON, schema: Schema, *, pruned: list[str] | None = None, path: str = "", root: bool = True
+) -> None:
     """Drop fields the schema does not specify, in place (not under preserve-unknown-fields).
 
     The resource's (and embedded resources') ``apiVersion``/``kind``/``metadata`` are kept:
@@ -412,12 +427,12 @@ def schema_errors(validator: jsonschema.protocols.Validator, obj: JSON) -> list[
     """Run the standard keywords and word each failure as the API server does."""
     errors: list[FieldError] = []
     seen: set[tuple[str, str]] = set()
-    for err in sorted(validator.iter_errors(obj), key=lambda e: (openapi_path(e.absolute_path), str(e.validator))):
+    for err in validator.iter_errors(obj):
         for fe in _translate(err):
             if (fe.path, fe.message) not in seen:
                 seen.add((fe.path, fe.message))
                 errors.append(fe)
-    return errors
+    return sorted(errors, key=lambda e: (e.path, e.message))
 
 
 def _translate(err: jsonschema.ValidationError) -> Iterator[FieldError]:
@@ -477,7 +492,9 @@ def _translate(err: jsonschema.ValidationError) -> Iterator[FieldError]:
         allowed = set(sub.get("properties") or {})
         for name in inst:
             if name not in allowed:
-                yield invalid(_child(path, name), inst[name], f"{_child(path, name)} in body is a forbidden property")
+                yield invalid(
+                    _child(path, name), inst[name], f"{_child(path, name)} in body is a forbidden property"
+                )
     else:
         yield invalid(path, inst, err.message)
 
@@ -487,7 +504,9 @@ def _translate(err: jsonschema.ValidationError) -> Iterator[FieldError]:
 FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
 _DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w))+$|^0$")
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}([0-9A-Fa-f]{2})$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
 
@@ -515,9 +534,9 @@ def _parses(fn: Any, value: str) -> bool:
 
 @_string_check("date-time")
 def _is_datetime(value: str) -> bool:
-    return bool(re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", value)) and _parses(
-        lambda v: dt.datetime.fromisoformat(v.replace("z", "Z").replace("Z", "+00:00")), value
-    )
+    return bool(
+        re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", value)
+    ) and _parses(lambda v: dt.datetime.fromisoformat(v.replace("z", "Z").replace("Z", "+00:00")), value)
 
 
 FORMAT_CHECKER.checks("datetime")(FORMAT_CHECKER.checkers["date-time"][0])
@@ -655,10 +674,7 @@ def _field_path(base: str, field_path: str) -> str:
     out = base
     for match in re.finditer(r"\.([A-Za-z_$][\w$-]*)|\['([^']*)'\]|\[(\d+)\]", field_path):
         name, quoted, index = match.groups()
-        if index is not None:
-            out = f"{out}[{index}]"
-        else:
-            out = _child(out, name if name is not None else quoted)
+        out = f"{out}[{index}]" if index is not None else _child(out, name if name is not None else quoted)
     return out
 
 
@@ -674,7 +690,9 @@ def cel_errors(obj: JSON, schema: Schema, *, old_obj: JSON = None) -> list[Field
     return errors
 
 
-def _cel_walk(value: JSON, schema: Schema, path: str, old: JSON, has_old: bool, errors: list[FieldError]) -> None:
+def _cel_walk(
+    value: JSON, schema: Schema, path: str, old: JSON, has_old: bool, errors: list[FieldError]
+) -> None:
     if value is None or not _matches_type(value, schema):
         return  # absent/null values run no rules; type errors are reported by the schema pass
     for rule in schema.get("x-kubernetes-validations") or ():
@@ -782,7 +800,9 @@ def _check_node(s: Any, path: str, level: str, problems: list[str]) -> None:
             "becomes quadratic"
         )
     if s.get("x-kubernetes-preserve-unknown-fields") is False:
-        problems.append(f"{path}.x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined")
+        problems.append(
+            f"{path}.x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined"
+        )
     int_or_string = s.get("x-kubernetes-int-or-string") is True
     preserve = s.get("x-kubernetes-preserve-unknown-fields") is True
     embedded = s.get("x-kubernetes-embedded-resource") is True
@@ -793,7 +813,9 @@ def _check_node(s: Any, path: str, level: str, problems: list[str]) -> None:
             "x-kubernetes-int-or-string is true"
         )
     if embedded and typ != "object":
-        problems.append(f"{path}.type: Required value: must be object if x-kubernetes-embedded-resource is true")
+        problems.append(
+            f"{path}.type: Required value: must be object if x-kubernetes-embedded-resource is true"
+        )
     elif not typ and not int_or_string and not preserve:
         detail = {
             "root": "must not be empty at the root",
@@ -814,12 +836,16 @@ def _check_node(s: Any, path: str, level: str, problems: list[str]) -> None:
     props = s.get("properties") or {}
     additional = s.get("additionalProperties")
     if additional is not None and props and (additional is False or isinstance(additional, Mapping)):
-        problems.append(f"{path}.additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive")
+        problems.append(
+            f"{path}.additionalProperties: Forbidden: "
+            "additionalProperties and properties are mutual exclusive"
+        )
     if additional is not None and level == "root":
         problems.append(f"{path}.additionalProperties: Forbidden: must not be used at the root")
     if embedded and additional is not None:
         problems.append(
-            f"{path}.additionalProperties: Forbidden: must not be used if x-kubernetes-embedded-resource is set"
+            f"{path}.additionalProperties: Forbidden: "
+            "must not be used if x-kubernetes-embedded-resource is set"
         )
     list_type = s.get("x-kubernetes-list-type")
     if list_type is not None and list_type not in ("atomic", "set", "map"):
@@ -828,17 +854,29 @@ def _check_node(s: Any, path: str, level: str, problems: list[str]) -> None:
         problems.append(f"{path}.type: Invalid value: must be array if x-kubernetes-list-type is specified")
     if list_type == "map":
         keys = s.get("x-kubernetes-list-map-keys") or []
-        items = s.get("items") if isinstance(s.get("items"), Mapping) else {}
+        items: Mapping[str, Any] = s["items"] if isinstance(s.get("items"), Mapping) else {}
         if not keys:
-            problems.append(f"{path}.x-kubernetes-list-map-keys: Required value: must not be empty if x-kubernetes-list-type is map")
+            problems.append(
+                f"{path}.x-kubernetes-list-map-keys: Required value: "
+                "must not be empty if x-kubernetes-list-type is map"
+            )
         if items.get("type") != "object":
-            problems.append(f"{path}.items.type: Invalid value: must be object if parent array's x-kubernetes-list-type is map")
+            problems.append(
+                f"{path}.items.type: Invalid value: "
+                "must be object if parent array's x-kubernetes-list-type is map"
+            )
         item_props = items.get("properties") or {}
         for k in keys:
             if k not in item_props:
-                problems.append(f"{path}.x-kubernetes-list-map-keys: Invalid value: entries must all be names of item properties")
+                problems.append(
+                    f"{path}.x-kubernetes-list-map-keys: Invalid value: "
+                    "entries must all be names of item properties"
+                )
             elif k not in (items.get("required") or []) and "default" not in item_props[k]:
-                problems.append(f"{path}.items.properties[{k}]: Required value: map keys must be required or have a default")
+                problems.append(
+                    f"{path}.items.properties[{k}]: Required value: "
+                    "map keys must be required or have a default"
+                )
     for i, rule in enumerate(s.get("x-kubernetes-validations") or []):
         rule_path = f"{path}.x-kubernetes-validations[{i}]"
         if not isinstance(rule, Mapping) or not str(rule.get("rule", "")).strip():
@@ -848,8 +886,8 @@ def _check_node(s: Any, path: str, level: str, problems: list[str]) -> None:
         extra = set(meta) - {"type", "properties", "description"}
         if extra or set(meta.get("properties") or {}) - {"name", "generateName"}:
             problems.append(
-                f"{_key(path, 'metadata')}: Forbidden: must not specify anything other than name and generateName, "
-                "but metadata is implicitly specified"
+                f"{_key(path, 'metadata')}: Forbidden: must not specify anything other than name and "
+                "generateName, but metadata is implicitly specified"
             )
         if meta.get("type") not in (None, "object"):
             problems.append(f"{_key(path, 'metadata')}.type: Invalid value: must be object")
@@ -871,7 +909,12 @@ def _check_junctors(s: Schema, path: str, problems: list[str]) -> None:
         for i, sub in enumerate(s.get(kw) or []):
             if int_or_string and kw == "anyOf" and s.get("anyOf") == _INT_OR_STRING_ANY_OF:
                 continue
-            if int_or_string and kw == "allOf" and i == 0 and (sub or {}).get("anyOf") == _INT_OR_STRING_ANY_OF:
+            if (
+                int_or_string
+                and kw == "allOf"
+                and i == 0
+                and (sub or {}).get("anyOf") == _INT_OR_STRING_ANY_OF
+            ):
                 continue
             _check_nested(sub, f"{path}.{kw}[{i}]", specified, "items" in s, problems)
     if "not" in s:
@@ -882,8 +925,14 @@ def _check_nested(v: Any, path: str, specified: set[str], has_items: bool, probl
     if not isinstance(v, Mapping):
         problems.append(f"{path}: Invalid value: must be a schema object")
         return
-    for kw, verb in (("type", "be empty"), ("additionalProperties", "be undefined"), ("default", "be undefined"),
-                     ("title", "be empty"), ("description", "be empty"), ("nullable", "be false")):
+    for kw, verb in (
+        ("type", "be empty"),
+        ("additionalProperties", "be undefined"),
+        ("default", "be undefined"),
+        ("title", "be empty"),
+        ("description", "be empty"),
+        ("nullable", "be false"),
+    ):
         if kw in v and v[kw] not in (None, False, ""):
             problems.append(f"{path}.{kw}: Forbidden: must {verb} to be structural")
     for kw in v:
@@ -891,9 +940,13 @@ def _check_nested(v: Any, path: str, specified: set[str], has_items: bool, probl
             problems.append(f"{path}.{kw}: Forbidden: must be undefined to be structural")
     for name in v.get("properties") or {}:
         if name == "metadata":
-            problems.append(f"{path}.properties[metadata]: Forbidden: must not be specified in a nested context")
+            problems.append(
+                f"{path}.properties[metadata]: Forbidden: must not be specified in a nested context"
+            )
         elif name not in specified:
-            problems.append(f"{path}.properties[{name}]: Required value: must also be specified outside of the junctor")
+            problems.append(
+                f"{path}.properties[{name}]: Required value: must also be specified outside of the junctor"
+            )
     if "items" in v and not has_items:
         problems.append(f"{path}.items: Required value: must also be specified outside of the junctor")
     for kw in _JUNCTORS:
@@ -915,7 +968,9 @@ def check_crd(crd: Mapping[str, Any]) -> list[str]:
     if crd.get("apiVersion") != "apiextensions.k8s.io/v1" or crd.get("kind") != "CustomResourceDefinition":
         problems.append("apiVersion/kind: must be apiextensions.k8s.io/v1 CustomResourceDefinition")
     if (crd.get("metadata") or {}).get("name") != f"{plural}.{group}":
-        problems.append(f'metadata.name: Invalid value: must be spec.names.plural+"."+spec.group ({plural}.{group})')
+        problems.append(
+            f'metadata.name: Invalid value: must be spec.names.plural+"."+spec.group ({plural}.{group})'
+        )
     for key in ("plural", "singular"):
         if names.get(key) and names[key] != names[key].lower():
             problems.append(f"spec.names.{key}: Invalid value: must be lowercase")
@@ -925,7 +980,9 @@ def check_crd(crd: Mapping[str, Any]) -> list[str]:
         problems.append('spec.scope: Unsupported value: supported values: "Cluster", "Namespaced"')
     versions = spec.get("versions") or []
     if sum(1 for v in versions if v.get("storage")) != 1:
-        problems.append("spec.versions: Invalid value: must have exactly one version marked as storage version")
+        problems.append(
+            "spec.versions: Invalid value: must have exactly one version marked as storage version"
+        )
     for i, ver in enumerate(versions):
         vpath = f"spec.versions[{i}].schema.openAPIV3Schema"
         schema = (ver.get("schema") or {}).get("openAPIV3Schema")
@@ -959,7 +1016,9 @@ def _check_defaults(schema: Schema, path: str) -> list[str]:
         pruned: list[str] = []
         prune(value, node, pruned=pruned, root=False)
         if pruned:
-            problems.append(f"{node_path}.default: Invalid value: must not have unknown fields: {', '.join(pruned)}")
+            problems.append(
+                f"{node_path}.default: Invalid value: must not have unknown fields: {', '.join(pruned)}"
+            )
         apply_defaults(value, node, root=False)
         validator = jsonschema.Draft4Validator(to_json_schema(node), format_checker=FORMAT_CHECKER)
         for err in schema_errors(validator, value):
@@ -979,6 +1038,7 @@ def _check_rules_compile(schema: Schema, path: str) -> list[str]:
                     compile_cel(str(expression).strip())
                 except Exception as exc:
                     problems.append(
-                        f"{node_path}.x-kubernetes-validations[{i}].{key}: Invalid value: compilation failed: {exc}"
+                        f"{node_path}.x-kubernetes-validations[{i}].{key}: "
+                        f"Invalid value: compilation failed: {exc}"
                     )
     return problems

@@ -39,8 +39,11 @@ def test_there_are_examples_of_each_kind():
 
 BASE_SPEC = {
     "region": "eu-west-1",
-    "instance": {"imageId": "ami-0123456789abcdef0", "instanceType": "c6i.large",
-                 "subnets": ["subnet-0aaaaaaaaaaaaaaa1"]},
+    "instance": {
+        "imageId": "ami-0123456789abcdef0",
+        "instanceType": "c6i.large",
+        "subnets": ["subnet-0aaaaaaaaaaaaaaa1"],
+    },
 }
 
 
@@ -125,8 +128,15 @@ def test_invalid_policies_are_rejected(bad):
 
 @pytest.mark.parametrize(
     "value,total,round_up,expected",
-    [(2, 10, False, 2), ("25%", 10, True, 3), ("25%", 10, False, 2), ("100%", 7, False, 7), ("0%", 5, True, 0),
-     ("40%", 3, False, 1), ("10%", 3, True, 1)],
+    [
+        (2, 10, False, 2),
+        ("25%", 10, True, 3),
+        ("25%", 10, False, 2),
+        ("100%", 7, False, 7),
+        ("0%", 5, True, 0),
+        ("40%", 3, False, 1),
+        ("10%", 3, True, 1),
+    ],
 )
 def test_resolve_int_or_percent(value, total, round_up, expected):
     assert resolve_int_or_percent(value, total, round_up=round_up) == expected

@@ -38,10 +38,17 @@ def test_examples_validate_against_the_crd_schema(doc):
 
 def test_defaults_are_written_into_the_stored_object():
     fleet = {
-        "apiVersion": "judge0.dev/v1alpha1", "kind": "Judge0Fleet", "metadata": {"name": "f", "namespace": "d"},
-        "spec": {"region": "eu-west-1",
-                 "instance": {"imageId": "ami-0123456789abcdef0", "instanceType": "c6i.large",
-                              "subnets": ["subnet-0aaaaaaaaaaaaaaa1"]}},
+        "apiVersion": "judge0.dev/v1alpha1",
+        "kind": "Judge0Fleet",
+        "metadata": {"name": "f", "namespace": "d"},
+        "spec": {
+            "region": "eu-west-1",
+            "instance": {
+                "imageId": "ami-0123456789abcdef0",
+                "instanceType": "c6i.large",
+                "subnets": ["subnet-0aaaaaaaaaaaaaaa1"],
+            },
+        },
     }
     stored, errors = validate_custom_resource(CRDS["Judge0Fleet"], fleet)
     assert errors == []
@@ -53,21 +60,34 @@ def test_defaults_are_written_into_the_stored_object():
     assert spec["rollout"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert "launchTemplate" not in spec["instance"]  # an Optional object is not defaulted into existence
 
-    policy = {"apiVersion": "judge0.dev/v1alpha1", "kind": "RecoveryPolicy",
-              "metadata": {"name": "p", "namespace": "d"}, "spec": {}}
+    policy = {
+        "apiVersion": "judge0.dev/v1alpha1",
+        "kind": "RecoveryPolicy",
+        "metadata": {"name": "p", "namespace": "d"},
+        "spec": {},
+    }
     stored, errors = validate_custom_resource(CRDS["RecoveryPolicy"], policy)
     assert errors == []
     assert stored["spec"]["mode"] == "Enforce"
     assert [r["action"] for r in stored["spec"]["remediation"]["ladder"]] == [
-        "RestartJudge0", "RebootInstance", "ReplaceInstance"]
+        "RestartJudge0",
+        "RebootInstance",
+        "ReplaceInstance",
+    ]
     assert stored["spec"]["probes"]["canary"]["languageId"] == 71
     assert stored["spec"]["safety"]["maxUnhealthy"] == "40%"
 
 
 def _fleet(**changes):
-    spec = {"region": "eu-west-1", "replicas": 2,
-            "instance": {"imageId": "ami-0123456789abcdef0", "instanceType": "c6i.large",
-                         "subnets": ["subnet-0aaaaaaaaaaaaaaa1"]}}
+    spec = {
+        "region": "eu-west-1",
+        "replicas": 2,
+        "instance": {
+            "imageId": "ami-0123456789abcdef0",
+            "instanceType": "c6i.large",
+            "subnets": ["subnet-0aaaaaaaaaaaaaaa1"],
+        },
+    }
     for path, value in changes.items():
         node = spec
         keys = path.split("__")
@@ -77,13 +97,21 @@ def _fleet(**changes):
             node.pop(keys[-1], None)
         else:
             node[keys[-1]] = value
-    return {"apiVersion": "judge0.dev/v1alpha1", "kind": "Judge0Fleet",
-            "metadata": {"name": "bad", "namespace": "default"}, "spec": spec}
+    return {
+        "apiVersion": "judge0.dev/v1alpha1",
+        "kind": "Judge0Fleet",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": spec,
+    }
 
 
 def _policy(spec):
-    return {"apiVersion": "judge0.dev/v1alpha1", "kind": "RecoveryPolicy",
-            "metadata": {"name": "bad", "namespace": "default"}, "spec": spec}
+    return {
+        "apiVersion": "judge0.dev/v1alpha1",
+        "kind": "RecoveryPolicy",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": spec,
+    }
 
 
 INVALID = [
@@ -97,7 +125,10 @@ INVALID = [
     ("spec.instance.imageId", _fleet(instance__imageId="ubuntu-22.04")),
     ("spec.instance", _fleet(instance__launchTemplate={"name": "judge0"})),  # both imageId and template
     ("spec.instance", _fleet(instance__imageId=None)),  # neither
-    ("spec.instance.launchTemplate", _fleet(instance__imageId=None, instance__launchTemplate={"version": "3"})),
+    (
+        "spec.instance.launchTemplate",
+        _fleet(instance__imageId=None, instance__launchTemplate={"version": "3"}),
+    ),
     ("spec.rollout.maxSurge", _fleet(rollout={"maxSurge": "150%"})),
     ("spec.rollout.maxUnavailable", _fleet(rollout={"maxUnavailable": "25"})),
     ("spec.rollout.maxUnavailable", _fleet(rollout={"maxUnavailable": -1})),
@@ -107,7 +138,10 @@ INVALID = [
     ("spec.instance.securityGroupIds[0]", _fleet(instance__securityGroupIds=["default"])),
     ("spec.remediation.ladder", _policy({"remediation": {"ladder": []}})),
     ("spec.remediation.ladder[0].action", _policy({"remediation": {"ladder": [{"action": "Pray"}]}})),
-    ("spec.remediation.backoff", _policy({"remediation": {"backoff": {"initialSeconds": 60, "maxSeconds": 5}}})),
+    (
+        "spec.remediation.backoff",
+        _policy({"remediation": {"backoff": {"initialSeconds": 60, "maxSeconds": 5}}}),
+    ),
     ("spec.safety.maxUnhealthy", _policy({"safety": {"maxUnhealthy": "forty"}})),
     ("spec.safety.zoneOutageThreshold", _policy({"safety": {"zoneOutageThreshold": 101}})),
     ("spec.mode", _policy({"mode": "Audit"})),
@@ -124,7 +158,9 @@ def test_invalid_manifests_are_rejected_naming_the_field(field, doc):
 
 
 def test_cel_messages_are_human():
-    _, errors = validate_custom_resource(CRDS["Judge0Fleet"], _fleet(scaling={"minReplicas": 5, "maxReplicas": 2}))
+    _, errors = validate_custom_resource(
+        CRDS["Judge0Fleet"], _fleet(scaling={"minReplicas": 5, "maxReplicas": 2})
+    )
     assert any("minReplicas must be <= maxReplicas" in str(e) for e in errors)
     _, errors = validate_custom_resource(CRDS["Judge0Fleet"], _fleet(instance__imageId=None))
     assert any("exactly one of imageId or launchTemplate" in str(e) for e in errors)

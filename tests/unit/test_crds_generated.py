@@ -46,7 +46,14 @@ def test_every_spec_field_has_a_description_for_kubectl_explain():
 
 def test_no_leftover_json_schema_constructs():
     text = "".join(render(c) for c in all_crds().values())
-    for construct in ("$ref", "$defs", "title:", "'null'", "additionalProperties: false", "x-judge0-optional"):
+    for construct in (
+        "$ref",
+        "$defs",
+        "title:",
+        "'null'",
+        "additionalProperties: false",
+        "x-judge0-optional",
+    ):
         assert construct not in text, construct
 
 

@@ -26,8 +26,18 @@ def test_guard_lets_loopback_through():
     server.close()
 
 
-@pytest.mark.parametrize("host,expected", [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True),
-                                           ("localhost", True), ("10.0.0.1", False), ("0.0.0.0", False),
-                                           ("example.com", False), ("192.168.1.1", False)])
+@pytest.mark.parametrize(
+    "host,expected",
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),
+        ("example.com", False),
+        ("192.168.1.1", False),
+    ],
+)
 def test_is_loopback(host, expected):
     assert loopback.is_loopback(host) is expected

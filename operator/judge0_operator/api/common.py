@@ -55,7 +55,9 @@ class Condition(ApiModel):
     type: str = Field(description="Type of condition in CamelCase, e.g. Ready.", max_length=316)
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason for the condition's last transition.", max_length=1024)
-    message: str = Field(default="", description="Human-readable details about the transition.", max_length=32768)
+    message: str = Field(
+        default="", description="Human-readable details about the transition.", max_length=32768
+    )
     last_transition_time: str = Field(description="When the condition last changed status (RFC 3339).")
     observed_generation: int | None = Field(
         default=None, description="The .metadata.generation the condition was set for."

@@ -48,7 +48,11 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "additionalProperties" and value is False:
             continue
-        if key == "properties":
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # 2020-12's numeric bound is OpenAPI v3.0's bound plus a boolean flag.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+        elif key == "properties":
             out[key] = {name: _resolve(prop, defs) for name, prop in value.items()}
         else:
             out[key] = _resolve(value, defs)
@@ -168,11 +172,30 @@ def fleet_crd() -> dict[str, Any]:
         status_schema=openapi_schema(Judge0FleetStatus),
         description="A fleet of EC2 instances running Judge0, kept healthy and correctly sized by judge0-operator.",
         printer_columns=[
-            {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas", "description": "spec.replicas"},
-            {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas", "description": "API answering."},
-            {"name": "Healthy", "type": "integer", "jsonPath": ".status.healthyReplicas", "description": "All signals."},
-            {"name": "Updated", "type": "integer", "jsonPath": ".status.updatedReplicas",
-             "description": "On the current template."},
+            {
+                "name": "Desired",
+                "type": "integer",
+                "jsonPath": ".spec.replicas",
+                "description": "spec.replicas",
+            },
+            {
+                "name": "Ready",
+                "type": "integer",
+                "jsonPath": ".status.readyReplicas",
+                "description": "API answering.",
+            },
+            {
+                "name": "Healthy",
+                "type": "integer",
+                "jsonPath": ".status.healthyReplicas",
+                "description": "All signals.",
+            },
+            {
+                "name": "Updated",
+                "type": "integer",
+                "jsonPath": ".status.updatedReplicas",
+                "description": "On the current template.",
+            },
             _condition_column("Remediation", "RemediationAllowed"),
             _condition_column("Ready?", "Ready") | {"priority": 1},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
@@ -188,13 +211,20 @@ def policy_crd() -> dict[str, Any]:
         plural="recoverypolicies",
         short_names=["j0rp"],
         spec_model=RecoveryPolicySpec,
-        status_schema={"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                       "description": "Fleets using this policy."},
+        status_schema={
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "description": "Fleets using this policy.",
+        },
         description="How judge0-operator judges a Judge0 node's health and heals it; shared by fleets.",
         printer_columns=[
             {"name": "Mode", "type": "string", "jsonPath": ".spec.mode", "description": "Enforce or DryRun."},
-            {"name": "MaxUnhealthy", "type": "string", "jsonPath": ".spec.safety.maxUnhealthy",
-             "description": "Remediation stops above this."},
+            {
+                "name": "MaxUnhealthy",
+                "type": "string",
+                "jsonPath": ".spec.safety.maxUnhealthy",
+                "description": "Remediation stops above this.",
+            },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
         scale=False,

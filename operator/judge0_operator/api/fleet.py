@@ -30,7 +30,9 @@ class LaunchTemplateRef(ApiModel):
         ("has(self.id) != has(self.name)", "launchTemplate: set exactly one of id or name"),
     )
 
-    id: str | None = Field(default=None, pattern=r"^lt-[0-9a-f]{8,17}$", description="Launch template id (lt-…).")
+    id: str | None = Field(
+        default=None, pattern=r"^lt-[0-9a-f]{8,17}$", description="Launch template id (lt-…)."
+    )
     name: str | None = Field(default=None, min_length=3, max_length=128, description="Launch template name.")
     version: str = Field(
         default="$Default",
@@ -49,11 +51,19 @@ class InstanceSpec(ApiModel):
     """How each Judge0 instance is launched. A change here rolls the fleet (see rollout)."""
 
     model_config = _cel(
-        ("has(self.imageId) != has(self.launchTemplate)", "instance: set exactly one of imageId or launchTemplate"),
-        ("has(self.launchTemplate) || has(self.instanceType)", "instance.instanceType is required with imageId"),
+        (
+            "has(self.imageId) != has(self.launchTemplate)",
+            "instance: set exactly one of imageId or launchTemplate",
+        ),
+        (
+            "has(self.launchTemplate) || has(self.instanceType)",
+            "instance.instanceType is required with imageId",
+        ),
     )
 
-    image_id: str | None = Field(default=None, pattern=AMI_PATTERN, description="AMI id (ami-…) with Judge0 installed.")
+    image_id: str | None = Field(
+        default=None, pattern=AMI_PATTERN, description="AMI id (ami-…) with Judge0 installed."
+    )
     launch_template: LaunchTemplateRef | None = Field(
         default=None, description="Launch from this template instead of imageId; fields set here override it."
     )
@@ -73,17 +83,23 @@ class InstanceSpec(ApiModel):
         description="Subnet ids, one per availability zone: the zones the fleet spreads over and fails over to.",
     )
     security_group_ids: list[Annotated[str, Field(pattern=SG_PATTERN)]] = Field(
-        default_factory=list, max_length=16, description="Security groups; Judge0's port (2358) must be reachable."
+        default_factory=list,
+        max_length=16,
+        description="Security groups; Judge0's port (2358) must be reachable.",
     )
     iam_instance_profile: str | None = Field(
-        default=None, description="Instance profile name or ARN; it needs AmazonSSMManagedInstanceCore for restarts."
+        default=None,
+        description="Instance profile name or ARN; it needs AmazonSSMManagedInstanceCore for restarts.",
     )
     key_name: str | None = Field(default=None, description="EC2 key pair name (optional; SSM needs none).")
     user_data: str | None = Field(
-        default=None, max_length=16384, description="Plain-text user data (cloud-init); the operator base64-encodes it."
+        default=None,
+        max_length=16384,
+        description="Plain-text user data (cloud-init); the operator base64-encodes it.",
     )
     tags: dict[str, str] = Field(
-        default_factory=dict, description="Extra tags on every instance. Keys starting with judge0.dev/ are reserved."
+        default_factory=dict,
+        description="Extra tags on every instance. Keys starting with judge0.dev/ are reserved.",
     )
     market: Literal["OnDemand", "Spot"] = Field(
         default="OnDemand", description="Spot falls back to on-demand when spot capacity is exhausted."
@@ -135,16 +151,22 @@ class ScheduleWindow(ApiModel):
     """A time window (an exam, office hours) during which the fleet keeps at least minReplicas."""
 
     name: str | None = Field(default=None, max_length=63, description="A label for status and Events.")
-    cron: str = Field(min_length=9, description="When the window opens, in cron syntax (5 fields), e.g. '30 8 * * 1-5'.")
+    cron: str = Field(
+        min_length=9, description="When the window opens, in cron syntax (5 fields), e.g. '30 8 * * 1-5'."
+    )
     duration_seconds: int = Field(ge=60, le=7 * 86400, description="How long the window stays open.")
     min_replicas: int = Field(ge=0, description="Floor on replicas while the window is open.")
-    time_zone: str = Field(default="UTC", description="IANA time zone of the cron expression, e.g. Europe/Berlin.")
+    time_zone: str = Field(
+        default="UTC", description="IANA time zone of the cron expression, e.g. Europe/Berlin."
+    )
 
 
 class ScalingSpec(ApiModel):
     """Bounds and rules for the desired replica count (spec.replicas is the base)."""
 
-    model_config = _cel(("self.minReplicas <= self.maxReplicas", "scaling: minReplicas must be <= maxReplicas"))
+    model_config = _cel(
+        ("self.minReplicas <= self.maxReplicas", "scaling: minReplicas must be <= maxReplicas")
+    )
 
     min_replicas: int = Field(default=0, ge=0, description="Lower bound on replicas.")
     max_replicas: int = Field(default=100, ge=0, le=1000, description="Upper bound on replicas.")
@@ -153,7 +175,9 @@ class ScalingSpec(ApiModel):
         default_factory=list, max_length=32, description="Windows that raise the floor (exams, office hours)."
     )
     scale_down_stabilization_seconds: int = Field(
-        default=300, ge=0, description="Scale down only after the lower count was recommended this long (as the HPA)."
+        default=300,
+        ge=0,
+        description="Scale down only after the lower count was recommended this long (as the HPA).",
     )
 
     @model_validator(mode="after")
@@ -167,10 +191,12 @@ class RolloutSpec(ApiModel):
     """How instances are replaced when the instance template changes (like an instance refresh)."""
 
     max_surge: IntOrPercent = Field(
-        default=1, description="Instances above the desired count during a rollout (count or percent, rounded up)."
+        default=1,
+        description="Instances above the desired count during a rollout (count or percent, rounded up).",
     )
     max_unavailable: IntOrPercent = Field(
-        default=0, description="Instances below the desired count during a rollout (count or percent, rounded down)."
+        default=0,
+        description="Instances below the desired count during a rollout (count or percent, rounded down).",
     )
 
 
@@ -191,19 +217,28 @@ class Judge0FleetSpec(ApiModel):
         ),
     )
 
-    replicas: int = Field(default=1, ge=0, le=1000, description="Desired number of instances (the scale subresource).")
+    replicas: int = Field(
+        default=1, ge=0, le=1000, description="Desired number of instances (the scale subresource)."
+    )
     paused: bool = Field(default=False, description="Observe and report only: no launches, no remediation.")
     region: str = Field(pattern=REGION_PATTERN, description="AWS region of the fleet, e.g. eu-west-1.")
     deletion_policy: Literal["Delete", "Retain"] = Field(
-        default="Delete", description="On fleet deletion, terminate its instances (Delete) or leave them (Retain)."
+        default="Delete",
+        description="On fleet deletion, terminate its instances (Delete) or leave them (Retain).",
     )
     recovery_policy_ref: PolicyRef | None = Field(
         default=None, description="The RecoveryPolicy to heal by; the built-in defaults apply when unset."
     )
     instance: InstanceSpec = Field(description="How each instance is launched.")
-    judge0: Judge0Spec = Field(default_factory=Judge0Spec, description="How to reach Judge0 on each instance.")
-    scaling: ScalingSpec | None = Field(default=None, description="Autoscaling bounds, queue target and schedules.")
-    rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="Limits while replacing outdated instances.")
+    judge0: Judge0Spec = Field(
+        default_factory=Judge0Spec, description="How to reach Judge0 on each instance."
+    )
+    scaling: ScalingSpec | None = Field(
+        default=None, description="Autoscaling bounds, queue target and schedules."
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec, description="Limits while replacing outdated instances."
+    )
 
     @model_validator(mode="after")
     def _replicas_in_bounds(self) -> Judge0FleetSpec:
@@ -218,9 +253,15 @@ class SignalStatus(ApiModel):
     status: Literal["Healthy", "Unhealthy", "Unknown"] = Field(
         description="Healthy, Unhealthy (bad for longer than the probe's unhealthyAfterSeconds) or Unknown."
     )
-    since: str = Field(description="When the underlying observation last changed between good and bad (RFC 3339).")
-    bad: bool = Field(default=False, description="The latest observation was bad (Unhealthy once bad long enough).")
-    detail: str = Field(default="", description="The probe's last observation, e.g. 'status 13: Internal Error'.")
+    since: str = Field(
+        description="When the underlying observation last changed between good and bad (RFC 3339)."
+    )
+    bad: bool = Field(
+        default=False, description="The latest observation was bad (Unhealthy once bad long enough)."
+    )
+    detail: str = Field(
+        default="", description="The probe's last observation, e.g. 'status 13: Internal Error'."
+    )
 
 
 class InstanceStatus(ApiModel):
@@ -234,16 +275,29 @@ class InstanceStatus(ApiModel):
     market: str = Field(default="", description="on-demand or spot.")
     launched_at: str | None = Field(default=None, description="EC2 launch time (RFC 3339).")
     template_hash: str = Field(default="", description="Hash of the instance template it was launched from.")
+    launch_attempt: int = Field(
+        default=0, description="Launch attempt of this instance in its slot (from its tag)."
+    )
     updated: bool = Field(default=True, description="Launched from the current instance template.")
-    health: Literal["Starting", "Healthy", "Unhealthy", "Unknown"] = Field(default="Unknown", description="Overall.")
+    health: Literal["Starting", "Healthy", "Unhealthy", "Unknown"] = Field(
+        default="Unknown", description="Overall."
+    )
     signals: dict[str, SignalStatus] = Field(default_factory=dict, description="Health per signal.")
     healthy_since: str | None = Field(default=None, description="Healthy on every signal since (RFC 3339).")
-    attempts: int = Field(default=0, description="Remediation attempts since the instance was last healthy long enough.")
+    attempts: int = Field(
+        default=0, description="Remediation attempts since the instance was last healthy long enough."
+    )
     rung: int = Field(default=0, description="Index of the ladder rung the next attempt uses.")
     rung_attempts: int = Field(default=0, description="Attempts made on the current rung.")
     last_action: str | None = Field(default=None, description="The last remediation action taken on it.")
     last_action_at: str | None = Field(default=None, description="When (RFC 3339).")
-    next_action_at: str | None = Field(default=None, description="Backoff: no new attempt before this (RFC 3339).")
+    action_deadline: str | None = Field(
+        default=None,
+        description="The last action has until then to work: its rung's timeout, at least the grace.",
+    )
+    next_action_at: str | None = Field(
+        default=None, description="Backoff: no new attempt before this (RFC 3339)."
+    )
     replaced_by: str | None = Field(default=None, description="Slot attempt launched to replace it, if any.")
     gave_up: bool = Field(default=False, description="maxRetries reached: left for a human.")
 
@@ -253,7 +307,9 @@ class LaunchIntent(ApiModel):
 
     slot: str = Field(description="Slot to fill.")
     attempt: int = Field(description="Launch attempt for this slot; part of the ClientToken.")
-    client_token: str = Field(description="Deterministic RunInstances ClientToken (fleet uid, slot, attempt).")
+    client_token: str = Field(
+        description="Deterministic RunInstances ClientToken (fleet uid, slot, attempt)."
+    )
     subnet_id: str = Field(description="Subnet (and so zone) launched into.")
     zone: str = Field(default="", description="Availability zone of the subnet.")
     instance_type: str = Field(default="", description="Instance type requested.")
@@ -277,13 +333,20 @@ class ScalingStatus(ApiModel):
     """Why the desired count is what it is."""
 
     desired_replicas: int = Field(description="Desired count after every rule.")
-    reason: str = Field(default="Spec", description="The rule that won: Spec, Schedule <name>, QueueBacklog, Min, Max.")
-    backlog_per_worker: float | None = Field(default=None, description="Fleet-wide queued ÷ available workers.")
+    reason: str = Field(
+        default="Spec", description="The rule that won: Spec, Schedule <name>, QueueBacklog, Min, Max."
+    )
+    backlog_per_worker: float | None = Field(
+        default=None, description="Fleet-wide queued ÷ available workers."
+    )
     recommendations: list[dict[str, Any]] = Field(
-        default_factory=list, description="Recent queue recommendations {time, replicas} (stabilisation window)."
+        default_factory=list,
+        description="Recent queue recommendations {time, replicas} (stabilisation window).",
     )
     active_window: str | None = Field(default=None, description="Schedule window open now.")
-    next_window_at: str | None = Field(default=None, description="When the next schedule window opens (RFC 3339).")
+    next_window_at: str | None = Field(
+        default=None, description="When the next schedule window opens (RFC 3339)."
+    )
 
 
 class ActionRecord(ApiModel):
@@ -292,7 +355,9 @@ class ActionRecord(ApiModel):
     time: str = Field(description="When (RFC 3339).")
     instance_id: str | None = Field(default=None, description="Instance acted on, if any.")
     slot: str | None = Field(default=None, description="Slot concerned, if any.")
-    action: str = Field(description="Launch, Terminate, Start, RestartJudge0, RebootInstance, ReplaceInstance, …")
+    action: str = Field(
+        description="Launch, Terminate, Start, RestartJudge0, RebootInstance, ReplaceInstance, …"
+    )
     reason: str = Field(default="", description="Why.")
     outcome: str = Field(default="", description="Succeeded, Failed: <AWS error>, DryRun, Skipped, …")
 
@@ -300,7 +365,9 @@ class ActionRecord(ApiModel):
 class Judge0FleetStatus(ApiModel):
     """What the operator observed and did; rebuilt from the world on every pass."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
 
     observed_generation: int | None = Field(default=None, description="The generation this status is for.")
     replicas: int = Field(default=0, description="Instances that exist (not terminated).")
@@ -313,7 +380,9 @@ class Judge0FleetStatus(ApiModel):
     selector: str = Field(default="", description="Label selector string, for the scale subresource.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Available, Progressing, …")
     instances: list[InstanceStatus] = Field(default_factory=list, description="One row per instance.")
-    last_actions: list[ActionRecord] = Field(default_factory=list, description="The most recent actions, newest last.")
+    last_actions: list[ActionRecord] = Field(
+        default_factory=list, description="The most recent actions, newest last."
+    )
     pending_launches: list[LaunchIntent] = Field(
         default_factory=list, description="Launches recorded before the call (crash-safe idempotency)."
     )
@@ -321,10 +390,18 @@ class Judge0FleetStatus(ApiModel):
         default_factory=list, description="Capacity-error (type, zone) pairs being skipped for now."
     )
     zones_out: list[str] = Field(default_factory=list, description="Zones treated as out (outage detected).")
+    zones_out_since: dict[str, str] = Field(
+        default_factory=dict, description="When each zone in zonesOut was marked out (RFC 3339)."
+    )
     scaling: ScalingStatus | None = Field(default=None, description="Desired count and why.")
     next_slot: int = Field(default=0, description="Next slot number to allocate.")
+    slot_attempts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Highest launch attempt issued per slot, so a retried launch never reuses a failed ClientToken.",
+    )
     aws_error: dict[str, Any] | None = Field(
-        default=None, description="Terminal AWS error blocking launches until the spec changes {code, message, generation}."
+        default=None,
+        description="Terminal AWS error blocking launches until the spec changes {code, message, generation}.",
     )
     last_pass_at: str | None = Field(default=None, description="When the last reconcile pass ran.")
     next_check_at: str | None = Field(default=None, description="When the operator looks next.")

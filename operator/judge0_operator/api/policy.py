@@ -46,7 +46,9 @@ class CanaryProbe(ProbeTiming):
     """A real submission without wait, polled until done: proves workers pick jobs up and the sandbox runs code."""
 
     interval_seconds: int = Field(default=60, ge=5, le=86400, description="How often a canary is submitted.")
-    timeout_seconds: int = Field(default=20, ge=1, le=600, description="How long to poll before the canary fails.")
+    timeout_seconds: int = Field(
+        default=20, ge=1, le=600, description="How long to poll before the canary fails."
+    )
     unhealthy_after_seconds: int = Field(default=120, ge=0, le=86400, description="See ProbeTiming.")
     language_id: int = Field(default=71, ge=1, description="Judge0 language id (71 is Python 3.8.1).")
     source_code: str = Field(default="print(42)", min_length=1, description="Program the canary runs.")
@@ -57,9 +59,14 @@ class CanaryProbe(ProbeTiming):
 class Probes(ApiModel):
     """The health signals. EC2 status checks, API, workers and a canary each prove something different."""
 
-    ec2_status_checks: bool = Field(default=True, description="Use EC2 instance/system status checks and events.")
+    ec2_status_checks: bool = Field(
+        default=True, description="Use EC2 instance/system status checks and events."
+    )
     ec2_unhealthy_after_seconds: int = Field(
-        default=120, ge=0, le=86400, description="How long a status check must stay impaired (Karpenter: 120 s)."
+        default=120,
+        ge=0,
+        le=86400,
+        description="How long a status check must stay impaired (Karpenter: 120 s).",
     )
     api: ApiProbe = Field(default_factory=ApiProbe, description="Judge0 API liveness.")
     workers: WorkersProbe = Field(default_factory=WorkersProbe, description="Judge0 workers and queue.")
@@ -72,17 +79,23 @@ class LadderRung(ApiModel):
     action: RemediationAction = Field(description="RestartJudge0 (SSM), RebootInstance or ReplaceInstance.")
     attempts: int = Field(default=1, ge=1, le=10, description="Tries on this rung before escalating.")
     timeout_seconds: int = Field(
-        default=300, ge=10, le=7200, description="How long to wait for recovery after one try before the next."
+        default=300,
+        ge=10,
+        le=7200,
+        description="How long to wait for recovery after one try before the next.",
     )
 
 
 class Backoff(ApiModel):
-    """Wait between attempts: initial × multiplier^n, capped, with ± jitter."""
+    """Wait between attempts: initial x multiplier^n, capped, with ± jitter."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.maxSeconds >= self.initialSeconds", "message": "backoff: maxSeconds must be >= initialSeconds"}
+                {
+                    "rule": "self.maxSeconds >= self.initialSeconds",
+                    "message": "backoff: maxSeconds must be >= initialSeconds",
+                }
             ]
         }
     )
@@ -130,10 +143,15 @@ class Remediation(ApiModel):
     )
     backoff: Backoff = Field(default_factory=Backoff, description="Wait between attempts.")
     max_retries: int = Field(
-        default=6, ge=0, le=100, description="Attempts per instance before it is left for a human (condition, Event)."
+        default=6,
+        ge=0,
+        le=100,
+        description="Attempts per instance before it is left for a human (condition, Event).",
     )
     healthy_period_seconds: int = Field(
-        default=3600, ge=0, description="An instance healthy this long has its attempt count reset (KCP minHealthyPeriod)."
+        default=3600,
+        ge=0,
+        description="An instance healthy this long has its attempt count reset (KCP minHealthyPeriod).",
     )
 
 
@@ -159,7 +177,8 @@ class RecoveryPolicySpec(ApiModel):
     """How fleets that reference this policy are judged and healed."""
 
     mode: Literal["Enforce", "DryRun"] = Field(
-        default="Enforce", description="DryRun records the actions it would take as Events and status, and does nothing."
+        default="Enforce",
+        description="DryRun records the actions it would take as Events and status, and does nothing.",
     )
     probes: Probes = Field(default_factory=Probes, description="Health signals.")
     startup_grace_seconds: int = Field(

@@ -1,1 +1,1 @@
-"""AWS plumbing shared by the observer and the actuators: clients, error classes, circuit breakers, budgets."""
+"""AWS plumbing shared by the observer and the actuators: clients, errors, circuit breakers, budgets."""

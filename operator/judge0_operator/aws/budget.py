@@ -34,7 +34,9 @@ EC2_BUCKETS: dict[str, BucketSpec] = {
 }
 
 _RUN = frozenset({"RunInstances"})
-_SSM = frozenset({"SendCommand", "GetCommandInvocation", "ListCommandInvocations", "DescribeInstanceInformation"})
+_SSM = frozenset(
+    {"SendCommand", "GetCommandInvocation", "ListCommandInvocations", "DescribeInstanceInformation"}
+)
 _READ_PREFIXES = ("Describe", "Get", "List")
 
 
@@ -81,7 +83,7 @@ class TokenBucket:
         return max(0.0, missing / self.spec.refill_per_second)
 
     def try_acquire(self, count: float = 1) -> bool:
-        """Take ``count`` tokens if they are there now; never waits. Requests above capacity take all of it."""
+        """Take ``count`` tokens if they are there now; never waits. Above capacity takes all of it."""
         count = min(count, self.spec.capacity)
         if self._lock.locked() or self.wait_time(count) > 0:
             return False

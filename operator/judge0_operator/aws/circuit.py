@@ -1,9 +1,10 @@
 """A small circuit breaker per (region, operation): a broken API must not become a call storm.
 
-Closed: calls flow. After ``failure_threshold`` consecutive transient/throttled failures it
-opens: calls are refused without touching AWS. After ``cooldown_seconds`` it is half-open: one
-trial call goes through; success closes it, failure opens it for another cool-down. Terminal
-and capacity errors prove the API answers, so they count as success here.
+Closed: calls flow. After ``failure_threshold`` consecutive failures that show the API itself
+struggling (throttling, 5xx, connection errors, timeouts) it opens: calls are refused without
+touching AWS. After ``cooldown_seconds`` it is half-open: one trial call goes through; success
+closes it, failure opens it for another cool-down. Terminal, capacity and other 4xx answers
+prove the API answers, so they count as success here.
 """
 
 from __future__ import annotations
@@ -25,13 +26,19 @@ class CircuitState(enum.IntEnum):
     OPEN = 2
 
 
-TRIPPING_KINDS: frozenset[ErrorKind] = frozenset({"transient", "throttled"})
+def trips_circuit(kind: ErrorKind, http_status: int | None = None) -> bool:
+    """Does this failure show the API struggling? Throttling, 5xx and no answer at all do."""
+    if kind == "throttled":
+        return True
+    return kind == "transient" and (http_status is None or http_status >= 500)
 
 
 class CircuitBreaker:
     """One breaker. Used from the event loop only, so it needs no locks."""
 
-    def __init__(self, *, failure_threshold: int = 5, cooldown_seconds: float = 30.0, clock: Clock = time.monotonic):
+    def __init__(
+        self, *, failure_threshold: int = 5, cooldown_seconds: float = 30.0, clock: Clock = time.monotonic
+    ) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be >= 1")
         self.failure_threshold = failure_threshold
@@ -76,9 +83,9 @@ class CircuitBreaker:
         self._trial_in_flight = False
         self.last_error = None
 
-    def record_failure(self, kind: ErrorKind, message: str = "") -> None:
-        """Record a failed call; only transient/throttled failures can trip the breaker."""
-        if kind not in TRIPPING_KINDS:
+    def record_failure(self, kind: ErrorKind, message: str = "", *, http_status: int | None = None) -> None:
+        """Record a failed call; only failures that ``trips_circuit`` can open the breaker."""
+        if not trips_circuit(kind, http_status):
             self.record_success()
             return
         self.last_error = message or kind
@@ -115,7 +122,9 @@ class CircuitBreakers:
         breaker = self._breakers.get(key)
         if breaker is None:
             breaker = CircuitBreaker(
-                failure_threshold=self.failure_threshold, cooldown_seconds=self.cooldown_seconds, clock=self._clock
+                failure_threshold=self.failure_threshold,
+                cooldown_seconds=self.cooldown_seconds,
+                clock=self._clock,
             )
             self._breakers[key] = breaker
             if self._on_create is not None:

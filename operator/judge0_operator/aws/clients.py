@@ -38,7 +38,8 @@ class AwsSettings:
     max_pool_connections: int = 20
 
     def __repr__(self) -> str:  # never print keys
-        return f"AwsSettings(endpoint_url={self.endpoint_url!r}, explicit_keys={self.access_key_id is not None})"
+        explicit = self.access_key_id is not None
+        return f"AwsSettings(endpoint_url={self.endpoint_url!r}, explicit_keys={explicit})"
 
     def botocore_config(self) -> Config:
         return Config(
@@ -54,7 +55,9 @@ class AwsClients:
     """A factory and cache of clients. boto3 clients are thread-safe; sessions are not, so
     creation is serialised and each client is then shared by the threads ``asyncio.to_thread`` uses."""
 
-    def __init__(self, settings: AwsSettings | None = None, *, session: boto3.session.Session | None = None) -> None:
+    def __init__(
+        self, settings: AwsSettings | None = None, *, session: boto3.session.Session | None = None
+    ) -> None:
         self.settings = settings or AwsSettings()
         self._session = session or boto3.session.Session()
         self._clients: dict[tuple[str, str], Any] = {}

@@ -36,6 +36,7 @@ _TERMINAL_EXACT = frozenset(
         "InvalidUserData.Malformed",
         "InvalidBlockDeviceMapping",
         "InvalidInstanceID.Malformed",
+        "NoSuchEntity",  # IAM: the instance profile does not exist
         "ValidationException",
         # SSM: the instance is not a managed node / the document or parameters are wrong
         "InvalidInstanceId",

@@ -41,7 +41,9 @@ CONFIG = OperatorConfig()
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="judge0.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -52,8 +54,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     settings.watching.connect_timeout = 30
     settings.posting.level = logging.INFO
     settings.networking.request_timeout = 60
+    # Watching a list of namespaces, the operator is granted nothing cluster-scoped (see the chart):
+    # no namespace or CRD scanning then, only the namespaces it was given.
+    settings.scanning.disabled = bool(CONFIG.namespaces)
     runtime = Runtime.create(
-        kubeconfig=CONFIG.kubeconfig, aws_endpoint=CONFIG.aws_endpoint, namespaces=CONFIG.namespaces,
+        kubeconfig=CONFIG.kubeconfig,
+        aws_endpoint=CONFIG.aws_endpoint,
+        namespaces=CONFIG.namespaces,
         metrics_port=CONFIG.metrics_port,
     )
     memo["runtime"] = runtime
@@ -75,7 +82,9 @@ def liveness_fleets(memo: kopf.Memo, **_: Any) -> int:
 
 
 @kopf.index(GROUP, VERSION, POLICIES)
-def policy_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def policy_index(
+    namespace: str, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
     return {(namespace, name): dict(spec)}
 
 
@@ -99,10 +108,20 @@ def fleet_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: An
         runtime.track_fleet(body)
 
 
-@kopf.daemon(GROUP, VERSION, FLEETS, cancellation_timeout=15, when=lambda body, **_: not body.meta.get("deletionTimestamp"))
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    FLEETS,
+    cancellation_timeout=15,
+    when=lambda body, **_: not body.meta.get("deletionTimestamp"),
+)
 async def fleet_daemon(
-    stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, policy_index: kopf.Index[Any, Any],
-    logger: logging.Logger, **_: Any,
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    policy_index: kopf.Index[Any, Any],
+    logger: logging.Logger,
+    **_: Any,
 ) -> None:
     """One pass, then sleep until the planner's next deadline, a spec/policy change, or stop."""
     runtime: Runtime = memo["runtime"]

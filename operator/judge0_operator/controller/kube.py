@@ -44,7 +44,12 @@ class KubeApi:
         """Merge-patch ``.status`` through the status subresource (lists are replaced whole)."""
         await asyncio.to_thread(
             self._custom.patch_namespaced_custom_object_status,
-            GROUP, VERSION, namespace, FLEETS, name, {"status": status},
+            GROUP,
+            VERSION,
+            namespace,
+            FLEETS,
+            name,
+            {"status": status},
         )
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str | None:

@@ -18,6 +18,7 @@ TAG_FLEET_UID = "judge0.dev/fleet-uid"
 TAG_SLOT = "judge0.dev/slot"
 TAG_ATTEMPT = "judge0.dev/launch-attempt"
 TAG_TEMPLATE = "judge0.dev/template-hash"
+TAG_RETAINED = "judge0.dev/retained"  # deletionPolicy Retain: released, never swept as an orphan
 TAG_MANAGED = "judge0.dev/managed-by"  # value "judge0-operator": the IAM conditions key on it
 MANAGED_BY = "judge0-operator"
 

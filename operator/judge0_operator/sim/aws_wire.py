@@ -52,7 +52,7 @@ class AwsCall:
         """Values of ``Prefix.1``, ``Prefix.2``, … in order (EC2 list parameters)."""
         found = []
         for key, values in self.query.items():
-            rest = key[len(prefix) + 1:] if key.startswith(prefix + ".") else ""
+            rest = key[len(prefix) + 1 :] if key.startswith(prefix + ".") else ""
             if rest.isdigit():
                 found.append((int(rest), values[0]))
         return [v for _, v in sorted(found)]

@@ -121,54 +121,147 @@ class FaultSpec:
         return self.name in NODE_FAULTS
 
 
-def _spec(name: str, targets: str, params: type[_Params], effect: str, healed_by: Iterable[str] = ()) -> FaultSpec:
+def _spec(
+    name: str, targets: str, params: type[_Params], effect: str, healed_by: Iterable[str] = ()
+) -> FaultSpec:
     return FaultSpec(name, frozenset(targets.split()), params, effect, frozenset(healed_by))
 
 
 _NODE = "instance zone"
-FAULT_SPECS: dict[str, FaultSpec] = {s.name: s for s in [
-    _spec("judge0-down", _NODE, NoParams, "the Judge0 web process refuses connections",
-          {"restart:server", *_HOST}),
-    _spec("judge0-slow", _NODE, SlowParams, "every Judge0 answer is delayed by delaySeconds",
-          {"restart:server", *_HOST}),
-    _spec("api-500", _NODE, NoParams, "every Judge0 API endpoint answers 500", {"restart:server", *_HOST}),
-    _spec("workers-dead", _NODE, NoParams, "workers take no jobs; the queue grows",
-          {"restart:workers", *_HOST}),
-    _spec("sandbox-broken", _NODE, NoParams, "every run ends in status 13 (cgroup v2 host); only replacement fixes it"),
-    _spec("queue-full", _NODE, NoParams, "POST /submissions answers 503 queue is full",
-          {"restart:workers", "restart:redis", *_HOST}),
-    _spec("redis-down", _NODE, NoParams, "/workers and POST /submissions answer 500", {"restart:redis", *_HOST}),
-    _spec("db-down", _NODE, NoParams, "/languages, /statistics and submission reads answer 500",
-          {"restart:db", *_HOST}),
-    _spec("maintenance", _NODE, NoParams, "POST /submissions answers 503 (maintenance mode is configuration)"),
-    _spec("flapping", _NODE, FlappingParams, "the web process alternates down/up every periodSeconds", _HOST),
-    _spec("load", _NODE, LoadParams, "background submissions arrive at jobsPerSecond (outside traffic)"),
-    _spec("instance-impaired", "instance zone", ImpairedParams,
-          "instance status check impaired (reachability failed); node unreachable unless nodeReachable",
-          _HOST),
-    _spec("system-impaired", "instance zone", ImpairedParams,
-          "system status check impaired (host hardware); node unreachable unless nodeReachable", {"stop"}),
-    _spec("instance-stopped", "instance", NoParams,
-          "the instance stops unexpectedly (stopping → stopped, Server.InternalError)", {"start"}),
-    _spec("instance-terminated", "instance", NoParams,
-          "the instance terminates unexpectedly (shutting-down → terminated)"),
-    _spec("scheduled-retirement", "instance", ScheduledEventParams,
-          "instance-retirement event with NotBefore; AWS stops the instance at NotBefore", {"stop"}),
-    _spec("system-maintenance", "instance", ScheduledEventParams,
-          "system-maintenance event with NotBefore; the host is unreachable for reboot_seconds then",
-          {"stop"}),
-    _spec("spot-interruption", "instance", SpotInterruptionParams,
-          "spot interruption notice (event instance-stop); terminated after noticeSeconds"),
-    _spec("ssm-failed", "instance zone", SsmFailedParams, "SSM commands end Failed with exitCode"),
-    _spec("ssm-timeout", "instance zone", NoParams, "SSM commands end TimedOut"),
-    _spec("capacity-error", "zone", CapacityParams,
-          "RunInstances/StartInstances into the zone answer InsufficientInstanceCapacity (HTTP 500)"),
-    _spec("zone-outage", "zone", NoParams,
-          "no launches or starts in the zone; every instance there impaired and unreachable"),
-    _spec("throttle", "aws", ThrottleParams,
-          "a seeded fraction `rate` of calls answer RequestLimitExceeded (EC2) / ThrottlingException (SSM)"),
-    _spec("aws-error", "aws", AwsErrorParams, "a seeded fraction `rate` of calls answer the given error"),
-]}
+FAULT_SPECS: dict[str, FaultSpec] = {
+    s.name: s
+    for s in [
+        _spec(
+            "judge0-down",
+            _NODE,
+            NoParams,
+            "the Judge0 web process refuses connections",
+            {"restart:server", *_HOST},
+        ),
+        _spec(
+            "judge0-slow",
+            _NODE,
+            SlowParams,
+            "every Judge0 answer is delayed by delaySeconds",
+            {"restart:server", *_HOST},
+        ),
+        _spec(
+            "api-500", _NODE, NoParams, "every Judge0 API endpoint answers 500", {"restart:server", *_HOST}
+        ),
+        _spec(
+            "workers-dead",
+            _NODE,
+            NoParams,
+            "workers take no jobs; the queue grows",
+            {"restart:workers", *_HOST},
+        ),
+        _spec(
+            "sandbox-broken",
+            _NODE,
+            NoParams,
+            "every run ends in status 13 (cgroup v2 host); only replacement fixes it",
+        ),
+        _spec(
+            "queue-full",
+            _NODE,
+            NoParams,
+            "POST /submissions answers 503 queue is full",
+            {"restart:workers", "restart:redis", *_HOST},
+        ),
+        _spec(
+            "redis-down",
+            _NODE,
+            NoParams,
+            "/workers and POST /submissions answer 500",
+            {"restart:redis", *_HOST},
+        ),
+        _spec(
+            "db-down",
+            _NODE,
+            NoParams,
+            "/languages, /statistics and submission reads answer 500",
+            {"restart:db", *_HOST},
+        ),
+        _spec(
+            "maintenance",
+            _NODE,
+            NoParams,
+            "POST /submissions answers 503 (maintenance mode is configuration)",
+        ),
+        _spec(
+            "flapping", _NODE, FlappingParams, "the web process alternates down/up every periodSeconds", _HOST
+        ),
+        _spec("load", _NODE, LoadParams, "background submissions arrive at jobsPerSecond (outside traffic)"),
+        _spec(
+            "instance-impaired",
+            "instance zone",
+            ImpairedParams,
+            "instance status check impaired (reachability failed); node unreachable unless nodeReachable",
+            _HOST,
+        ),
+        _spec(
+            "system-impaired",
+            "instance zone",
+            ImpairedParams,
+            "system status check impaired (host hardware); node unreachable unless nodeReachable",
+            {"stop"},
+        ),
+        _spec(
+            "instance-stopped",
+            "instance",
+            NoParams,
+            "the instance stops unexpectedly (stopping → stopped, Server.InternalError)",
+            {"start"},
+        ),
+        _spec(
+            "instance-terminated",
+            "instance",
+            NoParams,
+            "the instance terminates unexpectedly (shutting-down → terminated)",
+        ),
+        _spec(
+            "scheduled-retirement",
+            "instance",
+            ScheduledEventParams,
+            "instance-retirement event with NotBefore; AWS stops the instance at NotBefore",
+            {"stop"},
+        ),
+        _spec(
+            "system-maintenance",
+            "instance",
+            ScheduledEventParams,
+            "system-maintenance event with NotBefore; the host is unreachable for reboot_seconds then",
+            {"stop"},
+        ),
+        _spec(
+            "spot-interruption",
+            "instance",
+            SpotInterruptionParams,
+            "spot interruption notice (event instance-stop); terminated after noticeSeconds",
+        ),
+        _spec("ssm-failed", "instance zone", SsmFailedParams, "SSM commands end Failed with exitCode"),
+        _spec("ssm-timeout", "instance zone", NoParams, "SSM commands end TimedOut"),
+        _spec(
+            "capacity-error",
+            "zone",
+            CapacityParams,
+            "RunInstances/StartInstances into the zone answer InsufficientInstanceCapacity (HTTP 500)",
+        ),
+        _spec(
+            "zone-outage",
+            "zone",
+            NoParams,
+            "no launches or starts in the zone; every instance there impaired and unreachable",
+        ),
+        _spec(
+            "throttle",
+            "aws",
+            ThrottleParams,
+            "a seeded fraction `rate` of calls answer RequestLimitExceeded (EC2) / ThrottlingException (SSM)",
+        ),
+        _spec("aws-error", "aws", AwsErrorParams, "a seeded fraction `rate` of calls answer the given error"),
+    ]
+}
 assert set(NODE_FAULTS) <= set(FAULT_SPECS), "every node fault needs a spec"
 
 
@@ -203,15 +296,32 @@ class Fault:
 
     @property
     def zone(self) -> str | None:
-        return self.target[len(ZONE_PREFIX):] if self.kind == "zone" else None
+        return self.target[len(ZONE_PREFIX) :] if self.kind == "zone" else None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "target": self.target, "fault": self.name,
-                               "params": dict(self.params), "createdAt": self.created_at}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "target": self.target,
+            "fault": self.name,
+            "params": dict(self.params),
+            "createdAt": self.created_at,
+        }
         if self.healed_by is not None:
             out["healedAt"] = self.healed_at
             out["healedBy"] = self.healed_by
         return out
+
+
+def check_fault(name: str, target: str) -> tuple[FaultSpec, TargetKind]:
+    """The fault's spec and the target's kind, or FaultError: unknown fault or target, wrong kind."""
+    spec = FAULT_SPECS.get(name)
+    if spec is None:
+        raise FaultError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULT_SPECS))}")
+    kind = target_kind(target)
+    if kind not in spec.targets:
+        valid = ", ".join(sorted(spec.targets))
+        raise FaultError(f"fault {name!r} cannot target {kind} {target!r}; valid targets: {valid}")
+    return spec, kind
 
 
 def validate_params(spec: FaultSpec, params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -241,18 +351,17 @@ class FaultRegistry:
 
     def add(self, target: str, name: str, params: Mapping[str, Any] | None, *, now: float = 0.0) -> Fault:
         """Validate and record a fault; the caller has checked that the target exists."""
-        spec = FAULT_SPECS.get(name)
-        if spec is None:
-            raise FaultError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULT_SPECS))}")
-        kind = target_kind(target)
-        if kind not in spec.targets:
-            raise FaultError(
-                f"fault {name!r} cannot target {kind} {target!r}; valid targets: {', '.join(sorted(spec.targets))}"
-            )
+        spec, kind = check_fault(name, target)
         clean = validate_params(spec, params)
         with self._lock:
-            fault = Fault(id=f"f-{next(self._ids):05d}", target=target, kind=kind, name=name, params=clean,
-                          created_mono=now)
+            fault = Fault(
+                id=f"f-{next(self._ids):05d}",
+                target=target,
+                kind=kind,
+                name=name,
+                params=clean,
+                created_mono=now,
+            )
             self._active[fault.id] = fault
             return fault
 
@@ -278,6 +387,7 @@ class FaultRegistry:
 
     def reset(self) -> None:
         with self._lock:
+            self._ids = itertools.count(1)
             self._active.clear()
             self._healed.clear()
 
@@ -303,7 +413,9 @@ class FaultRegistry:
 
     def in_zone(self, zone: str, name: str) -> list[Fault]:
         with self._lock:
-            return [f for f in self._active.values() if f.kind == "zone" and f.zone == zone and f.name == name]
+            return [
+                f for f in self._active.values() if f.kind == "zone" and f.zone == zone and f.name == name
+            ]
 
     def on_aws(self) -> list[Fault]:
         with self._lock:
@@ -312,8 +424,11 @@ class FaultRegistry:
     def heal(self, instance_id: str, event: str) -> list[Fault]:
         """Remove the instance's own faults that ``event`` heals (zone and aws faults stay)."""
         with self._lock:
-            healed = [f for f in self._active.values()
-                      if f.target == instance_id and event in FAULT_SPECS[f.name].healed_by]
+            healed = [
+                f
+                for f in self._active.values()
+                if f.target == instance_id and event in FAULT_SPECS[f.name].healed_by
+            ]
             for fault in healed:
                 del self._active[fault.id]
                 self._retire(fault, event)
@@ -338,7 +453,12 @@ class FaultRegistry:
 def fault_table() -> list[dict[str, Any]]:
     """The catalogue as data (for docs, the control API and tests)."""
     return [
-        {"fault": s.name, "targets": sorted(s.targets), "effect": s.effect,
-         "healedBy": sorted(s.healed_by), "params": s.params.model_json_schema().get("properties", {})}
+        {
+            "fault": s.name,
+            "targets": sorted(s.targets),
+            "effect": s.effect,
+            "healedBy": sorted(s.healed_by),
+            "params": s.params.model_json_schema().get("properties", {}),
+        }
         for s in FAULT_SPECS.values()
     ]

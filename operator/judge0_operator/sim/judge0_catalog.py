@@ -143,7 +143,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
 
 
 def system_info(workers: int) -> dict[str, str]:
-    """``lscpu`` + ``free -h`` of a node; CPU(s) follows the worker count (COUNT defaults to 2 × nproc)."""
+    """``lscpu`` + ``free -h`` of a node; CPU(s) follows the worker count (COUNT defaults to 2 * nproc)."""
     cpus = max(1, workers // 2)
     return {
         "Architecture": "x86_64",

@@ -80,7 +80,10 @@ try:
         raise
     except BaseException as error:
         import traceback
-        traceback.print_exception(type(error), error, error.__traceback__.tb_next)
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != "script.py":
+            tb = tb.tb_next
+        traceback.print_exception(type(error), error, tb)
         sys.stderr.flush()
         raise SystemExit(1) from None
 finally:
@@ -139,10 +142,10 @@ class _Capture:
                 return
             room = self.limit - len(self.buffer)
             self.buffer += chunk[: max(room, 0)]
-            if len(chunk) > room:
+            if len(chunk) > room and not self.overflowed:
                 self.overflowed = True
                 on_overflow.set()
-                return
+            # past the limit: keep draining to EOF, so the pipe closes once the child is killed
 
     def value(self) -> bytes | None:
         return bytes(self.buffer) or None  # an empty output is stored as null
@@ -185,12 +188,14 @@ class CodeRunner:
         args = shlex.split(submission.command_line_arguments or "")
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(box),
                loopback.ENV_FLAG: "1"}
+        merge = submission.redirect_stderr_to_stdout
+        stderr_target = asyncio.subprocess.STDOUT if merge else asyncio.subprocess.PIPE
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-I", "-c", _BOOT, str(meta), self._guard_path, str(cpu_limit),
             str(submission.memory_limit * 1024), *args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT if submission.redirect_stderr_to_stdout else asyncio.subprocess.PIPE,
+            stderr=stderr_target,
             cwd=box, env=env, start_new_session=True,
         )
         limit = submission.max_file_size * 1024
@@ -204,7 +209,8 @@ class CodeRunner:
             process.stdin.close()
 
         async def communicate() -> None:
-            await asyncio.gather(feed(), out.drain(process.stdout, overflow), err.drain(process.stderr, overflow))
+            await asyncio.gather(feed(), out.drain(process.stdout, overflow),
+                                 err.drain(process.stderr, overflow))
             await process.wait()
 
         io = asyncio.ensure_future(communicate())
@@ -215,10 +221,14 @@ class CodeRunner:
         finally:  # also on cancellation (a restarted node): never leave a child running
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-            for task in (io, stop):
-                task.cancel()
+            stop.cancel()
+            # With the whole group dead the pipes reach EOF and ``io`` ends; a child that escaped
+            # the group could hold them open, so give up after a moment and close our ends.
+            _, pending = await asyncio.wait({io}, timeout=2.0)
+            if pending:
+                io.cancel()
+                process._transport.close()  # type: ignore[attr-defined]
             await asyncio.gather(io, stop, return_exceptions=True)
-            await process.wait()
         wall_time = time.monotonic() - started
         cpu_time, memory = _read_meta(meta)
         stdout, stderr = out.value(), err.value()
@@ -227,10 +237,11 @@ class CodeRunner:
         returncode = process.returncode
         if timed_out:
             return RunResult(status_id=TIME_LIMIT_EXCEEDED, message="Time limit exceeded (wall clock)",
-                             exit_signal=signal.SIGKILL, **common)
+                             exit_signal=int(signal.SIGKILL), **common)
         if out.overflowed or err.overflowed:
-            return RunResult(status_id=SIGNAL_STATUS[signal.SIGXFSZ], message=f"Caught fatal signal {signal.SIGXFSZ}",
-                             exit_signal=signal.SIGXFSZ, **common)
+            xfsz = int(signal.SIGXFSZ)
+            return RunResult(status_id=SIGNAL_STATUS[xfsz], message=f"Caught fatal signal {xfsz}",
+                             exit_signal=xfsz, **common)
         if returncode is not None and returncode < 0:
             signum = -returncode
             if signum == signal.SIGXCPU:

@@ -32,7 +32,8 @@ SUBMISSION_ATTRIBUTES = (
 )
 DEFAULT_FIELDS = ("token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status")
 _ATTRIBUTE_SET = frozenset(SUBMISSION_ATTRIBUTES)
-_TEXT_ATTRIBUTES = frozenset({"source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output"})
+_TEXT_ATTRIBUTES = frozenset({"source_code", "stdin", "expected_output", "stdout", "stderr",
+                              "compile_output"})
 UTF8_ERROR = ("some attributes for this submission cannot be converted to UTF-8, "
               "use base64_encoded=true query parameter")
 
@@ -199,7 +200,8 @@ _NUMERIC_RULES: dict[str, tuple[float, bool, float]] = {
     "max_file_size": (0, True, CONFIG_DEFAULTS["max_max_file_size"]),
 }
 _DECIMAL_ATTRIBUTES = frozenset({"cpu_time_limit", "cpu_extra_time", "wall_time_limit"})
-_BOOLEAN_ATTRIBUTES = ("enable_per_process_and_thread_time_limit", "enable_per_process_and_thread_memory_limit",
+_BOOLEAN_ATTRIBUTES = ("enable_per_process_and_thread_time_limit",
+                       "enable_per_process_and_thread_memory_limit",
                        "redirect_stderr_to_stdout", "enable_network")
 _FALSE_VALUES = {"0", "f", "F", "false", "FALSE", "off", "OFF"}
 
@@ -302,7 +304,8 @@ def build_submission(params: dict[str, Any], *, base64_encoded: bool
 
     compiler_options = _as_text(raw["compiler_options"])
     command_line_arguments = _as_text(raw["command_line_arguments"])
-    for name, text in (("compiler_options", compiler_options), ("command_line_arguments", command_line_arguments)):
+    for name, text in (("compiler_options", compiler_options),
+                       ("command_line_arguments", command_line_arguments)):
         if text is not None and len(text) > 512:
             add(name, "is too long (maximum is 512 characters)")
 
@@ -310,12 +313,15 @@ def build_submission(params: dict[str, Any], *, base64_encoded: bool
         add("language_id", f"language with id {'' if language_id is None else language_id} doesn't exist")
     elif language.is_archived:
         add("language_id", f"language with id {language_id} is archived and cannot be used anymore")
-    if compiler_options and compiler_options.strip() and language is not None and language.compile_cmd is None:
+    interpreted = language is not None and language.compile_cmd is None
+    if compiler_options and compiler_options.strip() and interpreted:
         add("compiler_options", "setting compiler options is only allowed for compiled languages")
 
     if errors:
         return None, errors
     assert language_id is not None and source_code is not None
+    flags: dict[str, Any] = {name: _as_boolean(raw[name], CONFIG_DEFAULTS.get(name, False))
+                             for name in _BOOLEAN_ATTRIBUTES}
     submission = Submission(
         language_id=language_id,
         source_code=source_code,
@@ -326,6 +332,6 @@ def build_submission(params: dict[str, Any], *, base64_encoded: bool
         callback_url=_as_text(raw["callback_url"]),
         additional_files=additional_files,
         **values,
-        **{name: _as_boolean(raw[name], CONFIG_DEFAULTS.get(name, False)) for name in _BOOLEAN_ATTRIBUTES},
+        **flags,
     )
     return submission, {}

@@ -20,7 +20,9 @@ class SelectorError(ValueError):
 
 def _split_terms(text: str) -> list[str]:
     """Split on commas that are not inside ``( ... )``."""
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -56,10 +58,16 @@ def _label_term(term: str) -> Predicate:
         try:
             bound = int(value)
         except ValueError as exc:
-            raise SelectorError(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer: {term}") from exc
-        if op == ">":
-            return lambda labels: _int_or_none(labels.get(key)) is not None and _int_or_none(labels.get(key)) > bound  # type: ignore[operator]
-        return lambda labels: _int_or_none(labels.get(key)) is not None and _int_or_none(labels.get(key)) < bound  # type: ignore[operator]
+            raise SelectorError(
+                f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer: {term}"
+            ) from exc
+        sign = 1 if op == ">" else -1
+
+        def compare(labels: Mapping[str, str]) -> bool:
+            number = _int_or_none(labels.get(key))
+            return number is not None and (number - bound) * sign > 0
+
+        return compare
     if m := _EXISTS_TERM.match(term):
         negate, key = m.group(1) == "!", m.group(2)
         if negate:

@@ -13,17 +13,17 @@ from typing import Any, Protocol
 
 # Node-level (Judge0 process / host) faults the simulator understands, by name.
 NODE_FAULTS = (
-    "judge0-down",     # connection refused / dropped: the web process is not listening
-    "judge0-slow",     # params: {"delaySeconds": float} added to every answer
-    "api-500",         # every API endpoint answers 500
-    "workers-dead",    # workers stop taking jobs: queue grows, /workers shows available 0
+    "judge0-down",  # connection refused / dropped: the web process is not listening
+    "judge0-slow",  # params: {"delaySeconds": float} added to every answer
+    "api-500",  # every API endpoint answers 500
+    "workers-dead",  # workers stop taking jobs: queue grows, /workers shows available 0
     "sandbox-broken",  # every run ends with status 13 and the rb_sysopen message
-    "queue-full",      # POST /submissions answers 503 {"error": "queue is full"}
-    "redis-down",      # /workers and POST /submissions answer 500
-    "db-down",         # /languages, /statistics (and submission reads) answer 500
-    "maintenance",     # POST /submissions answers 503 maintenance message
-    "flapping",        # params: {"periodSeconds": float}: alternates down/up each period
-    "load",            # params: {"jobsPerSecond": float}: background submissions arriving
+    "queue-full",  # POST /submissions answers 503 {"error": "queue is full"}
+    "redis-down",  # /workers and POST /submissions answer 500
+    "db-down",  # /languages, /statistics (and submission reads) answer 500
+    "maintenance",  # POST /submissions answers 503 maintenance message
+    "flapping",  # params: {"periodSeconds": float}: alternates down/up each period
+    "load",  # params: {"jobsPerSecond": float}: background submissions arriving
 )
 
 
