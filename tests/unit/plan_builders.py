@@ -135,9 +135,7 @@ def observe_node(node: Node, now: datetime) -> InstanceObservation:
     return InstanceObservation(instance=instance, ec2=checks, probes=probes)  # type: ignore[arg-type]
 
 
-def seen(
-    now: datetime, nodes: Iterable[Node], *, complete: bool = True, error: str | None = None
-) -> FleetObservation:
+def seen(now: datetime, nodes: Iterable[Node], *, complete: bool = True, error: str | None = None) -> FleetObservation:
     return FleetObservation(
         observed_at=now,
         instances=tuple(observe_node(n, now) for n in nodes),

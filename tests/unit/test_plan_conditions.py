@@ -70,12 +70,8 @@ def test_set_one_changes_one_condition_and_reports_the_flip():
             reason="Reachable",
             last_transition_time="2026-01-01T00:00:00Z",
         ),
-        Condition(
-            type="Ready", status="True", reason="AllHealthy", last_transition_time="2026-01-01T00:00:00Z"
-        ),
+        Condition(type="Ready", status="True", reason="AllHealthy", last_transition_time="2026-01-01T00:00:00Z"),
     ]
-    new, events = set_one(
-        old, Desired("CloudAPIReady", "False", "AccessDenied", "no"), now=at(0), generation=1
-    )
+    new, events = set_one(old, Desired("CloudAPIReady", "False", "AccessDenied", "no"), now=at(0), generation=1)
     assert [(c.type, c.status) for c in new] == [("CloudAPIReady", "False"), ("Ready", "True")]
     assert [(e.type, e.reason) for e in events] == [("Warning", "CloudAPIReadyFalse")]

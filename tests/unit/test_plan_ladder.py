@@ -70,9 +70,7 @@ def test_scheduled_event_replaces_at_once_even_during_startup(event):
     assert kinds(result) == ["Launch"]  # launch first: the old one still works until the date
     replacement = Node("i-s0-1", slot="s0", attempt=1, zone=result.actions[0].zone[-1], launched=at(5))
     done = driver.step(at(10), [node, replacement])
-    assert [(a.kind, a.instance_id) for a in done.actions if isinstance(a, Terminate)] == [
-        ("Terminate", "i-1")
-    ]
+    assert [(a.kind, a.instance_id) for a in done.actions if isinstance(a, Terminate)] == [("Terminate", "i-1")]
 
 
 def test_system_impaired_replaces_and_terminates_the_old_at_once():
@@ -148,9 +146,7 @@ def test_backoff_is_capped_and_jitter_is_bounded_and_deterministic():
         waits = [backoff_seconds(backoff, attempts, fleet_uid=UID, instance_id=f"i-{n}") for n in range(50)]
         assert all(base * 0.8 <= w <= base * 1.2 for w in waits)
         assert len(set(waits)) > 1  # spread, not lockstep
-        assert waits == [
-            backoff_seconds(backoff, attempts, fleet_uid=UID, instance_id=f"i-{n}") for n in range(50)
-        ]
+        assert waits == [backoff_seconds(backoff, attempts, fleet_uid=UID, instance_id=f"i-{n}") for n in range(50)]
     assert backoff_seconds(backoff, 0, fleet_uid=UID, instance_id="i-1") == 0
     assert -1.0 <= jitter_fraction("u", "i", 3) <= 1.0
 

@@ -47,10 +47,7 @@ def test_dry_run_would_do_what_enforce_does():
     enforce = Driver(make_spec(3)).step(at(0), nodes)
     dry = Driver(make_spec(3), make_policy({"mode": "DryRun"})).step(at(0), nodes)
     would = [(r.action, r.instance_id, r.slot) for r in dry.status.last_actions]
-    did = [
-        (a.kind, getattr(a, "instance_id", None) if a.kind != "Launch" else None, a.slot)
-        for a in enforce.actions
-    ]
+    did = [(a.kind, getattr(a, "instance_id", None) if a.kind != "Launch" else None, a.slot) for a in enforce.actions]
     assert would == did
     assert all(a.kind in MUTATING_KINDS for a in enforce.actions)
 

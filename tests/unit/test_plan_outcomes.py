@@ -46,9 +46,7 @@ def test_capacity_error_marks_the_offering_and_the_next_pass_tries_elsewhere_wit
     )
     driver.status, events = record_outcomes(driver.status, [failed], at(1), generation=1)
     assert driver.status.pending_launches == []
-    assert [(o.instance_type, o.zone) for o in driver.status.exhausted_offerings] == [
-        ("c6i.large", launch.zone)
-    ]
+    assert [(o.instance_type, o.zone) for o in driver.status.exhausted_offerings] == [("c6i.large", launch.zone)]
     assert [e.reason for e in events] == ["CapacityExhausted"]
     assert driver.status.last_actions[-1].outcome == "Failed: InsufficientInstanceCapacity: no capacity"
     retry = driver.step(at(5), [])
@@ -68,9 +66,7 @@ def test_transient_error_keeps_the_intent_and_the_token():
             at(1),
             generation=1,
         )
-        assert [(i.slot, i.attempt, i.instance_id) for i in status.pending_launches] == [
-            (launch.slot, 0, None)
-        ]
+        assert [(i.slot, i.attempt, i.instance_id) for i in status.pending_launches] == [(launch.slot, 0, None)]
     driver.status = status
     (again,) = driver.step(at(5), []).actions
     assert again == launch
@@ -129,9 +125,7 @@ def test_outcome_updates_only_the_matching_record():
         ),
     ]
     status = Judge0FleetStatus(last_actions=records)
-    done, _ = record_outcomes(
-        status, [ActionOutcome(Terminate("i-2", "new", slot="s1"), ok=True)], at(0), generation=1
-    )
+    done, _ = record_outcomes(status, [ActionOutcome(Terminate("i-2", "new", slot="s1"), ok=True)], at(0), generation=1)
     assert [r.outcome for r in done.last_actions] == ["Requested", "Succeeded"]
     assert status.last_actions[1].outcome == "Requested"  # input untouched
 

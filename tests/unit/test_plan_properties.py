@@ -94,9 +94,7 @@ def scenarios(draw):
 def remediation_slots(result: Plan) -> set[str]:
     slots = set()
     for action in result.actions:
-        is_replacement = (
-            isinstance(action, Launch) and action.replaces and action.reason.startswith("Remediation")
-        )
+        is_replacement = isinstance(action, Launch) and action.replaces and action.reason.startswith("Remediation")
         if action.kind in REMEDIATION_KINDS or is_replacement:
             slots.add(action.slot)
     return slots
@@ -132,11 +130,7 @@ def test_launches_never_double_up_a_slot(scenario):
     assert all(count == 1 for count in Counter(a.slot for a in launches).values())
     for launch in launches:
         attempts_seen = [n.attempt for n in world if n.slot == launch.slot]
-        live = [
-            n.attempt
-            for n in world
-            if n.slot == launch.slot and n.state not in ("shutting-down", "terminated")
-        ]
+        live = [n.attempt for n in world if n.slot == launch.slot and n.state not in ("shutting-down", "terminated")]
         if live:  # only a replacement, with a newer attempt than anything in that slot
             assert launch.replaces is not None
             assert launch.attempt > max(attempts_seen)

@@ -51,9 +51,7 @@ def test_template_change_rolls_one_at_a_time_launch_first():
 
 
 def test_zone_balance_moves_capacity_back_to_an_empty_zone():
-    nodes = [
-        Node(f"i-{n}", slot=f"s{n}", zone="b" if n < 3 else "c", launched=at(-1000 + n)) for n in range(6)
-    ]
+    nodes = [Node(f"i-{n}", slot=f"s{n}", zone="b" if n < 3 else "c", launched=at(-1000 + n)) for n in range(6)]
     result = Driver(make_spec(6)).step(at(0), nodes)
     (move,) = result.actions
     assert isinstance(move, Launch) and move.zone == "eu-west-1a"

@@ -70,9 +70,7 @@ def test_max_unhealthy_rounds_down_with_a_floor_of_one_for_nonzero_percentages(v
     assert max_unhealthy(make_policy({"safety": {"maxUnhealthy": value}}), desired) == expected
 
 
-@pytest.mark.parametrize(
-    ("value", "desired", "expected"), [(1, 5, 1), ("50%", 5, 3), ("10%", 3, 1), (0, 3, 1)]
-)
+@pytest.mark.parametrize(("value", "desired", "expected"), [(1, 5, 1), ("50%", 5, 3), ("10%", 3, 1), (0, 3, 1)])
 def test_max_in_flight_rounds_up_at_least_one(value, desired, expected):
     assert max_in_flight(make_policy({"safety": {"maxInFlight": value}}), desired) == expected
 
@@ -89,9 +87,7 @@ def test_max_in_flight_caps_concurrent_remediations():
 
 
 def test_max_in_flight_counts_pending_replacements():
-    policy = make_policy(
-        {"safety": {"maxInFlight": 1, "maxUnhealthy": 2}, "probes": {"ec2UnhealthyAfterSeconds": 0}}
-    )
+    policy = make_policy({"safety": {"maxInFlight": 1, "maxUnhealthy": 2}, "probes": {"ec2UnhealthyAfterSeconds": 0}})
     driver = Driver(make_spec(4), policy)
     nodes = [
         Node("i-0", slot="s0", system_check="impaired"),
@@ -168,9 +164,7 @@ def test_one_unhealthy_instance_alone_in_its_zone_is_not_an_outage():
 
 def test_judge_zones_threshold():
     members = [("a", "Unhealthy"), ("a", "Unhealthy"), ("a", "Healthy"), ("b", "Healthy")]
-    assert judge_zones(members, previous_out=[], previous_since={}, threshold_percent=60, now=at(0)).out == (
-        "a",
-    )
+    assert judge_zones(members, previous_out=[], previous_since={}, threshold_percent=60, now=at(0)).out == ("a",)
     assert judge_zones(members, previous_out=[], previous_since={}, threshold_percent=70, now=at(0)).out == ()
 
 

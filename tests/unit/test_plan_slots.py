@@ -102,9 +102,7 @@ def test_pending_intent_never_confirmed_is_reissued_with_the_same_token():
 
 
 def test_launched_instance_not_visible_yet_is_waited_for_then_relaunched_with_the_next_attempt():
-    status = Judge0FleetStatus(
-        pending_launches=[pending(instance_id="i-new")], next_slot=1, slot_attempts={"s0": 0}
-    )
+    status = Judge0FleetStatus(pending_launches=[pending(instance_id="i-new")], next_slot=1, slot_attempts={"s0": 0})
     driver = Driver(make_spec(1), status=status)
     assert kinds(driver.step(at(599), [])) == []  # eventual consistency: never a second launch
     later = driver.step(at(600), [])
@@ -115,9 +113,7 @@ def test_launched_instance_not_visible_yet_is_waited_for_then_relaunched_with_th
 def test_incomplete_observation_neither_drops_rows_nor_acts():
     driver = Driver(make_spec(2))
     driver.step(at(0), [Node("i-1", slot="s0"), Node("i-2", slot="s1", zone="b")])
-    result = driver.step(
-        at(10), [Node("i-1", slot="s0")], complete=False, error="DescribeInstances throttled"
-    )
+    result = driver.step(at(10), [Node("i-1", slot="s0")], complete=False, error="DescribeInstances throttled")
     assert kinds(result) == []
     assert {r.instance_id for r in result.status.instances} == {"i-1", "i-2"}
     cloud = next(c for c in result.status.conditions if c.type == "CloudAPIReady")
@@ -224,9 +220,7 @@ def test_a_stale_view_after_scale_down_does_not_terminate_another_instance():
 
 
 def test_launched_instance_seen_terminated_is_relaunched_at_once_with_the_next_attempt():
-    status = Judge0FleetStatus(
-        pending_launches=[pending(instance_id="i-new")], next_slot=1, slot_attempts={"s0": 0}
-    )
+    status = Judge0FleetStatus(pending_launches=[pending(instance_id="i-new")], next_slot=1, slot_attempts={"s0": 0})
     reclaimed = Node("i-new", slot="s0", zone="b", state="terminated", launched=at(1))
     result = Driver(make_spec(1), status=status).step(at(30), [reclaimed])
     assert [(a.slot, a.attempt) for a in launches(result)] == [("s0", 1)]

@@ -68,6 +68,17 @@ async def configure(
     logger.info("judge0-operator started (namespaces: %s)", ", ".join(CONFIG.namespaces) or "all")
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The official client's login (exec plugins, tokens, certificates), honouring ``--kubeconfig``."""
+    if CONFIG.kubeconfig:
+        import kubernetes.config.kube_config
+
+        # The client reads $KUBECONFIG once, at import; point its default at the file we were given.
+        kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION = CONFIG.kubeconfig
+    return kopf.login_via_client(**kwargs)
+
+
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
@@ -96,7 +107,12 @@ def policy_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None
         runtime.wake_fleets_using_policy(namespace, name)
 
 
-@kopf.on.event(GROUP, VERSION, FLEETS)
+def _fleet_news(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> bool:
+    runtime: Runtime | None = memo.get("runtime")
+    return runtime is not None and runtime.is_news(body, type)
+
+
+@kopf.on.event(GROUP, VERSION, FLEETS, when=_fleet_news)
 def fleet_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Track which fleets exist (for the orphan sweeper) and wake a fleet's daemon on spec changes."""
     runtime: Runtime | None = memo.get("runtime")

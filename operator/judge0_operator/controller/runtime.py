@@ -44,6 +44,7 @@ class Runtime:
     policy_refs: dict[tuple[str, str], str | None] = field(default_factory=dict)  # fleet → policy name
     orphan_sweep_seconds: float = 60.0
     _regions_seen: set[str] = field(default_factory=set)
+    _generations: dict[tuple[str, str], Any] = field(default_factory=dict)
     _wakes: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -83,20 +84,30 @@ class Runtime:
         return sorted(self._regions_seen)
 
     # --- fleet registry and wake-ups --------------------------------------------------------
+    def is_news(self, body: kopf.Body, event_type: str | None) -> bool:
+        """A fleet appeared, went, or its spec changed (our own status writes are not news)."""
+        key = (body.meta.namespace or "", body.meta.name or "")
+        if event_type == "DELETED":
+            return True
+        return self._generations.get(key) != body.meta.get("generation")
+
     def track_fleet(self, body: kopf.Body) -> None:
+        """Remember the fleet (orphan sweeps, policy wake-ups); wake its daemon if its spec changed."""
         key = (body.meta.namespace or "", body.meta.name or "")
         self.fleets[body.meta.uid or ""] = key
         ref = (body.get("spec") or {}).get("recoveryPolicyRef") or {}
-        previous_ref = self.policy_refs.get(key, "unset")
         self.policy_refs[key] = ref.get("name")
-        if previous_ref != "unset":
+        generation = body.meta.get("generation")
+        if self._generations.get(key, generation) != generation:
             self.wake_event(body).set()
+        self._generations[key] = generation
 
     def forget_fleet(self, body: kopf.Body) -> None:
         key = (body.meta.namespace or "", body.meta.name or "")
         self.fleets.pop(body.meta.uid or "", None)
         self.policy_refs.pop(key, None)
         self._wakes.pop(key, None)
+        self._generations.pop(key, None)
 
     def wake_event(self, body: kopf.Body) -> asyncio.Event:
         key = (body.meta.namespace or "", body.meta.name or "")

@@ -99,8 +99,7 @@ def merge(
                 EventNote(
                     "Warning" if bad else "Normal",
                     f"{want.type}{want.status}",
-                    f"{want.type} is {want.status} ({want.reason})"
-                    + (f": {want.message}" if want.message else ""),
+                    f"{want.type} is {want.status} ({want.reason})" + (f": {want.message}" if want.message else ""),
                 )
             )
     conditions.extend(c for c in previous if c.type not in wanted)
@@ -111,9 +110,7 @@ def set_one(
     previous: Sequence[Condition], desired: Desired, *, now: datetime, generation: int
 ) -> tuple[list[Condition], list[EventNote]]:
     """Update a single condition in place of its old self, keeping every other one unchanged."""
-    merged, events = merge(
-        [c for c in previous if c.type == desired.type], [desired], now=now, generation=generation
-    )
+    merged, events = merge([c for c in previous if c.type == desired.type], [desired], now=now, generation=generation)
     out = [merged[0] if c.type == desired.type else c for c in previous]
     if find(previous, desired.type) is None:
         out.append(merged[0])

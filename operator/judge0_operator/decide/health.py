@@ -88,9 +88,7 @@ def read_signal(
     return Reading(True, probe.detail, at)
 
 
-def track_signal(
-    previous: SignalStatus | None, reading: Reading, threshold: int, now: datetime
-) -> SignalStatus:
+def track_signal(previous: SignalStatus | None, reading: Reading, threshold: int, now: datetime) -> SignalStatus:
     """Fold one reading into the signal's memory; ``since`` moves only on a good↔bad transition."""
     if reading.good is None:
         if previous is None:
@@ -109,9 +107,7 @@ def track_signal(
         status = "Unhealthy"
     else:  # bad, but not for long enough: what it was (Healthy stays Healthy within tolerance)
         status = (
-            "Healthy"
-            if previous is not None and previous.status == "Healthy" and not no_evidence_yet
-            else "Unknown"
+            "Healthy" if previous is not None and previous.status == "Healthy" and not no_evidence_yet else "Unknown"
         )
     return SignalStatus(status=status, since=format_time(since), bad=bad, detail=reading.detail)
 
@@ -159,9 +155,7 @@ def assess(
     system_impaired = ec2_unhealthy and checks is not None and checks.system_status == "impaired"
     instance_impaired = ec2_unhealthy and checks is not None and checks.instance_status == "impaired"
     stopped = instance.state in STOPPED_STATES
-    replace_now = (
-        f"scheduled {events[0]}" if events else ("system status check impaired" if system_impaired else None)
-    )
+    replace_now = f"scheduled {events[0]}" if events else ("system status check impaired" if system_impaired else None)
 
     startup_ends = after(instance.launch_time, policy.startup_grace_seconds)
     last_action_at = parse_time(previous.last_action_at) if previous else None
@@ -213,9 +207,7 @@ def _summary(state: str, events: list[str], signals: dict[str, SignalStatus], no
         if sig.status == "Unhealthy":
             since = parse_time(sig.since)
             lasting = f" for {int((now - since).total_seconds())}s" if since else ""
-            parts.append(
-                f"{name} unhealthy{lasting} ({sig.detail})" if sig.detail else f"{name} unhealthy{lasting}"
-            )
+            parts.append(f"{name} unhealthy{lasting} ({sig.detail})" if sig.detail else f"{name} unhealthy{lasting}")
     return "; ".join(parts) or "not healthy"
 
 

@@ -95,9 +95,7 @@ def choose_step(
             terminate_old_now=unrecoverable,
         )
     if zone_out:
-        return Step(
-            "ReplaceInstance", f"zone {row.zone} is out: failing over", terminate_old_now=unrecoverable
-        )
+        return Step("ReplaceInstance", f"zone {row.zone} is out: failing over", terminate_old_now=unrecoverable)
     if assessment.replace_now:
         return Step("ReplaceInstance", assessment.replace_now, terminate_old_now=unrecoverable)
     if row.state == "stopping":
@@ -120,9 +118,7 @@ def choose_step(
     if rung >= len(ladder):
         return GiveUp(f"every rung of the ladder tried ({row.attempts} attempts)")
     action = ladder[rung].action
-    return Step(
-        action, assessment.summary, rung=rung, terminate_old_now=action == "ReplaceInstance" and unrecoverable
-    )
+    return Step(action, assessment.summary, rung=rung, terminate_old_now=action == "ReplaceInstance" and unrecoverable)
 
 
 def record_attempt(
@@ -139,9 +135,7 @@ def record_attempt(
         rung = step.rung
         if rung_attempts >= policy.remediation.ladder[rung].attempts:
             rung, rung_attempts = rung + 1, 0
-    pause = backoff_seconds(
-        policy.remediation.backoff, attempts, fleet_uid=fleet_uid, instance_id=row.instance_id
-    )
+    pause = backoff_seconds(policy.remediation.backoff, attempts, fleet_uid=fleet_uid, instance_id=row.instance_id)
     return row.model_copy(
         update={
             "attempts": attempts,
@@ -178,8 +172,6 @@ def settle(row: InstanceStatus, health: Health, policy: RecoveryPolicySpec, now:
 def reset_deadline(row: InstanceStatus, policy: RecoveryPolicySpec) -> datetime | None:
     """When the healthy period will reset this instance's attempts (for next_check_at)."""
     since = parse_time(row.healthy_since)
-    if since is None or not (
-        row.attempts or row.rung or row.rung_attempts or row.gave_up or row.next_action_at
-    ):
+    if since is None or not (row.attempts or row.rung or row.rung_attempts or row.gave_up or row.next_action_at):
         return None
     return after(since, policy.remediation.healthy_period_seconds)

@@ -61,11 +61,7 @@ class SlotView:
     @property
     def holder_leaving(self) -> bool:
         """A launch for a newer attempt is pending: the holder steps down once it is in."""
-        return (
-            self.intent is not None
-            and self.holder is not None
-            and self.intent.attempt > self.holder.launch_attempt
-        )
+        return self.intent is not None and self.holder is not None and self.intent.attempt > self.holder.launch_attempt
 
     @property
     def replacing(self) -> bool:
@@ -106,9 +102,7 @@ def group_slots(
         )
     for intent in intents:
         views.setdefault(intent.slot, SlotView(slot=intent.slot)).intent = intent
-    return dict(sorted(views.items(), key=lambda kv: slot_key(kv[0]))), sorted(
-        unslotted, key=lambda r: r.instance_id
-    )
+    return dict(sorted(views.items(), key=lambda kv: slot_key(kv[0]))), sorted(unslotted, key=lambda r: r.instance_id)
 
 
 @dataclass(frozen=True)
