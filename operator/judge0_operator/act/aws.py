@@ -285,17 +285,7 @@ class AwsActuator:
             await self._caller.call("TerminateInstances", ec2.terminate_instances, InstanceIds=batch)
             return {i: outcome(i, ok=True, detail="terminating") for i in batch}
         except CircuitOpenError as exc:
-            return {
-                i: outcome(
-                    i,
-                    ok=False,
-                    error_kind="circuit-open",
-                    error_code="CircuitOpen",
-                    error_message=str(exc),
-                    detail=str(exc),
-                )
-                for i in batch
-            }
+            return {i: _circuit_open(Terminate(instance_id=i, reason=reason), exc) for i in batch}
         except AwsCallError as exc:
             if exc.error.code != _NOT_FOUND:
                 return {i: _failed(Terminate(instance_id=i, reason=reason), exc.error) for i in batch}
@@ -305,17 +295,7 @@ class AwsActuator:
             if existing:
                 await self._caller.call("TerminateInstances", ec2.terminate_instances, InstanceIds=existing)
         except CircuitOpenError as exc:
-            return {
-                i: outcome(
-                    i,
-                    ok=False,
-                    error_kind="circuit-open",
-                    error_code="CircuitOpen",
-                    error_message=str(exc),
-                    detail=str(exc),
-                )
-                for i in batch
-            }
+            return {i: _circuit_open(Terminate(instance_id=i, reason=reason), exc) for i in batch}
         except AwsCallError as exc:
             return {i: _failed(Terminate(instance_id=i, reason=reason), exc.error) for i in batch}
         alive = set(existing)
