@@ -26,6 +26,7 @@ async def measure_size(instances: int, window: float, speed: float, interval: in
         await env.prelaunch("big", instances)
         launch_seconds = time.monotonic() - t_launch
         await env.set_paused("big", False)
+        await env.warm_up(instances, timeout=max(120.0, instances * 0.3))
         adopt = await env.wait_healthy(["big"], timeout=max(120.0, instances * 0.6))
         await asyncio.sleep(2.0)
         m0 = await env.wait_metrics()

@@ -144,6 +144,19 @@ class BenchEnv:
         fleet = self.fleets[name]
         return await asyncio.to_thread(_prelaunch, self.info, fleet, count)
 
+    async def warm_up(self, expected: int, timeout: float = 120.0) -> None:
+        """One job on every node once all ``expected`` serve: Judge0's ``/workers`` answers ``[]`` until
+        a node has run its first job, which the operator rightly calls inconclusive — and with the
+        canary off nothing else would ever submit one."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            serving = [i for i in await self.control.instances() if i.get("serving")]
+            if len(serving) >= expected:
+                break
+            await asyncio.sleep(0.5)
+        for zone in sorted((self.info.get("subnets") or {}).keys()):
+            await self.control.load(f"zone:{zone}", 1)
+
     async def fleets_status(self) -> list[dict[str, Any]]:
         def list_fleets() -> list[dict[str, Any]]:
             found = self.kube.custom.list_namespaced_custom_object(

@@ -2,7 +2,7 @@
 
 Runs the simulation harness (world + operator subprocess + the compressed policy) on a scenario of
 repeated faults — the Judge0 process down (API probe) and dead workers (workers probe) — each
-injected on a random healthy node once the fleet is whole again. No controller can detect a
+injected on the next slot in turn once the fleet is whole again. No controller can detect a
 fault sooner than the probe's ``unhealthyAfterSeconds``; the overhead above that floor is what the
 operator adds (probe interval, pass scheduling, status write) plus up to one 0.5 s sample.
 """
@@ -17,11 +17,17 @@ from judge0_operator.simulate.scenario import Scenario, Step
 from judge0_operator.simulate.state import SimState
 
 FAULTS = {"judge0-down": "api", "workers-dead": "workers"}
+SLOTS = 6  # the simulation fleet's size: faults go round the slots, so no node's attempt count carries over
 
 
 def latency_scenario(repeats: int) -> Scenario:
     steps = [
-        Step(name=f"{fault} #{i + 1}", at=float(2 * (i * len(FAULTS) + j)), fault=fault, target="random")
+        Step(
+            name=f"{fault} #{i + 1}",
+            at=float(2 * (i * len(FAULTS) + j)),
+            fault=fault,
+            target=f"slot:s{(i * len(FAULTS) + j) % SLOTS}",
+        )
         for i in range(repeats)
         for j, fault in enumerate(FAULTS)
     ]

@@ -4,6 +4,7 @@ synthetic samples. Pure: no world, no operator."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -352,6 +353,10 @@ def test_safety_stop_step_passes_only_without_remediation() -> None:
     restart = ActionSeen(t=106.0, action="RestartJudge0", instance_id="i-0", slot="s0", outcome="Succeeded")
     bad = analyse_step(injection, samples, [restart], window_end=200.0, origin=90.0)
     assert not bad.passed and "remediation" in bad.verdict
+    # What the operator does once the fleet is whole again (e.g. rebalancing zones) is not the partition's.
+    afterwards = ActionSeen(t=115.0, action="Terminate", instance_id="i-0", slot="s0", reason="Replaced")
+    later_step = analyse_step(injection, samples, [afterwards], window_end=200.0, origin=90.0)
+    assert later_step.passed and later_step.actions == []
     assert safety_stop_intervals(samples, end=200.0) == [(103.0, 112.0)]
     assert not check_safety_stop(samples, [restart], end=200.0).ok
     later = ActionSeen(t=112.5, action="RestartJudge0", instance_id="i-0", slot="s0", outcome="Succeeded")
@@ -602,3 +607,31 @@ def test_fast_policy_keeps_the_rules_and_shortens_the_timings() -> None:
     assert fast["startupGraceSeconds"] < slow["startupGraceSeconds"]
     assert fast["probes"]["api"]["unhealthyAfterSeconds"] < slow["probes"]["api"]["unhealthyAfterSeconds"]
     assert fast["maxUnhealthy"] == slow["maxUnhealthy"] and len(fast["ladder"]) == len(slow["ladder"])
+
+
+def test_an_overlapping_step_does_not_cut_the_previous_steps_window() -> None:
+    def s(t: float, desired: int, healthy: int) -> Sample:
+        rows = [_row(f"i-{n}", f"s{n}") for n in range(healthy)]
+        return Sample(t=t, desired=desired, healthy=healthy, instances=tuple(rows))
+
+    samples = [s(9, 3, 3), s(12, 5, 3), s(16, 5, 5), s(30, 3, 3)]
+    burst = Injection(
+        label="burst", fault="burst", expectation="scale-up", target="fleet", at=10.0, baseline_desired=3
+    )
+    traffic = Injection(
+        label="traffic", fault="load", expectation="observe", target="zone:*", at=11.0, zones=("z-a",)
+    )
+    for waited, passes in ((False, True), (True, False)):
+        report = build_report(
+            scenario="t",
+            speed=10,
+            origin=0.0,
+            end=40.0,
+            injections=[burst, replace(traffic, waited=waited)],
+            samples=samples,
+            actions=[],
+            aws_calls={},
+            fleet_uid=UID,
+            final=samples[-1],
+        )
+        assert report.steps[0].passed is passes

@@ -71,6 +71,7 @@ def compose_restart_services(commands: list[str]) -> frozenset[str] | None:
             words = shlex.split(segment)
         except ValueError:
             words = segment.split()
+        words = [w.strip("(){}") for w in words if w.strip("(){}")]  # subshells: (docker compose … )
         while words and (words[0] in _PREFIX_COMMANDS or "=" in words[0] or words[0].startswith("-")):
             words = words[1:]  # sudo, env, VAR=value, options of those
         if words[:1] == ["docker-compose"]:

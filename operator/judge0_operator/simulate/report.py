@@ -48,6 +48,7 @@ class Injection:
     zones: tuple[str, ...] = ()
     baseline_desired: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
+    waited: bool = True  # injected once the fleet was whole: it closes the previous steps' windows
     error: str | None = None  # the injection itself failed
     skipped: str | None = None  # why the step did not run
 
@@ -104,9 +105,15 @@ def _relevant(injection: Injection, action: ActionSeen) -> bool:
     )
 
 
+SPEC_CHANGE_SLACK_SECONDS = 1.0
+
+
 def step_actions(injection: Injection, actions: Sequence[ActionSeen], window_end: float) -> list[ActionSeen]:
+    """The step's actions. A spec change (rollout, scale) can be acted on by a pass that started
+    just before the patch landed and stamps its actions with its start: allow a second of slack."""
+    start = injection.at - (SPEC_CHANGE_SLACK_SECONDS if injection.fault in ("rollout", "scale") else 0.0)
     return sorted(
-        (a for a in actions if injection.at <= a.t <= window_end and _relevant(injection, a)),
+        (a for a in actions if start <= a.t <= window_end and _relevant(injection, a)),
         key=lambda a: a.t,
     )
 
@@ -225,7 +232,7 @@ def analyse_step(
     acted = step_actions(injection, actions, window_end)
     result.actions = [_action_dict(a, origin) for a in acted]
     detect = detect_time(injection, samples, actions, window_end)
-    act = acted[0].t if acted else None
+    act = max(acted[0].t, injection.at) if acted else None
     result.detect_seconds = _rel(detect, injection.at)
     result.act_seconds = _rel(act, injection.at)
     window = [s for s in samples if injection.at <= s.t <= window_end]
@@ -244,7 +251,7 @@ def analyse_step(
             else "not recovered"
         )
     elif kind == "safety-stop":
-        _judge_safety_stop(result, injection, samples, acted, window_end)
+        _judge_safety_stop(result, injection, samples, acted, window_end, origin)
     elif kind == "survive":
         start = injection.cleared_at or injection.at
         recovered = recover_time(injection, samples, window_end, start=start)
@@ -276,6 +283,7 @@ def _judge_safety_stop(
     samples: Sequence[Sample],
     acted: Sequence[ActionSeen],
     window_end: float,
+    origin: float,
 ) -> None:
     held_until = injection.cleared_at or window_end
     stopped = [
@@ -285,8 +293,15 @@ def _judge_safety_stop(
         and (c := s.condition("RemediationAllowed")) is not None
         and c.status == "False"
     ]
-    remediations = [a for a in acted if is_remediation(a)]
     recovered = recover_time(injection, samples, window_end, start=injection.cleared_at)
+    # The partition's own span: until the fleet is whole again (stale verdicts right after the
+    # partition count), not what the operator does later for other reasons (rebalancing a zone).
+    span_end = recovered if recovered is not None else window_end
+    remediations = [a for a in acted if is_remediation(a) and a.t <= span_end]
+    within = [a for a in acted if a.t <= span_end]
+    result.actions = [_action_dict(a, origin) for a in within]
+    # "act" here is the first remediation, which there should never be.
+    result.act_seconds = _rel(remediations[0].t, injection.at) if remediations else None
     result.recover_seconds = _rel(recovered, injection.at)
     result.details["safetyStopSeconds"] = _rel(stopped[0].t, injection.at) if stopped else None
     result.details["remediations"] = len(remediations)
@@ -560,7 +575,7 @@ def build_report(
     ran = sorted((i for i in injections if not i.skipped and not i.error), key=lambda i: i.at)
     steps = []
     for injection in injections:
-        later = [i.at for i in ran if i.at > injection.at]
+        later = [i.at for i in ran if i.at > injection.at and i.waited]  # overlapping steps share a window
         window_end = min(later) if later else end
         if injection.cleared_at and injection.cleared_at > window_end:
             window_end = end  # a fault still active when the next step starts owns the rest of the run

@@ -35,6 +35,8 @@ from judge0_operator.simulate.state import Level, SimState
 
 log = logging.getLogger(__name__)
 DEFAULT_SPEED = 10.0
+CONDITION_TYPES = ("Ready", "Available", "Progressing", "Degraded", "RemediationAllowed", "CloudAPIReady")
+ECHOED_EVENTS = frozenset({"Remediating", "Launch", "Terminate", "RestartJudge0", "RebootInstance", "Start"})
 
 
 class SimulationError(RuntimeError):
@@ -87,6 +89,7 @@ class Simulation:
         self._seen_events: set[tuple[str, int]] = set()
         self._seen_healed: set[str] = set()
         self._our_faults: dict[str, str] = {}  # fault id → step label
+        self._awaiting_heal: set[str] = set()  # injected instance faults no scenario step will clear
         self._rng = random.Random(options.scenario.seed)
         self._sampler_error: BaseException | None = None
         self.work_dir = Path(options.work_dir or tempfile.mkdtemp(prefix="judge0-simulate-"))
@@ -283,7 +286,12 @@ class Simulation:
             row = s.status_row(w.instance_id)
             if w.live and row is not None:
                 out.append(
-                    LiveInstance(w.instance_id, row.slot or (w.slot or ""), w.zone, row.health == "Healthy")
+                    LiveInstance(
+                        w.instance_id,
+                        row.slot or (w.slot or ""),
+                        w.zone,
+                        row.health == "Healthy" and not any(fid in s.active_faults for fid, _ in w.faults),
+                    )
                 )
         return out
 
@@ -300,6 +308,7 @@ class Simulation:
             scenario_at=round(self.scenario_clock(), 2),
             params=dict(step.params),
             baseline_desired=s.desired if s else 0,
+            waited=step.wait_for_healthy,
         )
         skip = self._skip_reason(step)
         if skip:
@@ -338,6 +347,8 @@ class Simulation:
                     created = await self.control.add_fault(target, step.fault, step.params)
                     fault_ids.append(str(created["id"]))
                     self._our_faults[str(created["id"])] = step.label
+                    if step.clear_at is None and not target.startswith("zone:") and target != "aws":
+                        self._awaiting_heal.add(str(created["id"]))  # the operator is to heal it
         except (ControlError, Exception) as exc:  # a refused injection is reported, the run goes on
             self.state.add("fault", f"{step.label}: injection failed: {exc}", "bad")
             return replace(base, error=str(exc), fault_ids=tuple(fault_ids))
@@ -374,19 +385,27 @@ class Simulation:
         return replace(injection, cleared_at=time.time())
 
     def _whole(self, s: Sample) -> bool:
-        """Healthy ≥ desired and nobody Unhealthy or Starting, except instances in a zone still faulted."""
-        if s.healthy < s.desired or s.desired == 0:
+        """Exactly the desired count, every one Healthy and on the current template, nothing in
+        flight, no injected fault left for the operator to heal — instances in a zone that is
+        still faulted aside (the operator replaces them)."""
+        if s.desired == 0 or s.healthy < s.desired:
             return False
+        if s.active_faults & self._awaiting_heal:
+            return False  # injected, not yet healed (perhaps not yet even noticed)
         zone_faults = s.active_faults & {
             fid for inj in self.injections.values() if inj.zones for fid in inj.fault_ids
         }
+        counted = []
         for row in s.instances:
-            if row.health == "Healthy":
-                continue
             world = s.world_row(row.instance_id)
-            if world is None or not any(fid in zone_faults for fid, _ in world.faults):
+            if world is not None and any(fid in zone_faults for fid, _ in world.faults):
+                continue
+            if row.health != "Healthy" or not row.updated:
                 return False
-        return True
+            counted.append(row.instance_id)
+        in_status = {r.instance_id for r in s.instances}
+        in_flight = [w for w in s.fleet_world(self.fleet_uid) if w.live and w.instance_id not in in_status]
+        return len(counted) == s.desired and not in_flight
 
     async def _wait_whole(self, limit: float, why: str, quiet_samples: int = 2) -> bool:
         start = time.time()
@@ -523,7 +542,13 @@ class Simulation:
             self._seen_events.add((uid, count))
             reason = str(event.get("reason", ""))
             self.event_reasons[reason] = self.event_reasons.get(reason, 0) + 1
-            if reason in {a.action for a in self.actions.values()}:
+            if reason in ECHOED_EVENTS or reason in {a.action for a in self.actions.values()}:
                 continue  # shown as an action already
+            if any(
+                reason == f"{kind}{status}"
+                for kind in CONDITION_TYPES
+                for status in ("True", "False", "Unknown")
+            ):
+                continue  # shown as a condition change already
             event_level: Level = "warn" if event.get("type") == "Warning" else "info"
             self.state.add("event", f"{reason}: {event.get('message', '')}", event_level)
