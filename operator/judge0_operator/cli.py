@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port (0 disables)")
     p.add_argument(
+        "--metrics-address",
+        default="0.0.0.0",
+        help="address the metrics server binds (default: every interface, for in-cluster scraping)",
+    )
+    p.add_argument(
         "--liveness",
         default="http://0.0.0.0:8080/healthz",
         help="Kopf liveness endpoint URL (empty string disables)",
@@ -85,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = world_sub.add_parser("up", help="start the world and keep it running until interrupted")
     up.add_argument("--info-file", help="also write the world's connection info (JSON) here")
     up.add_argument("--kubeconfig", help="where to write the kubeconfig (default: a temp dir)")
+    up.add_argument(
+        "--manifests",
+        help="write a Secret, RecoveryPolicy and Judge0Fleet aimed at this world here (YAML, for kubectl apply -f)",
+    )
     up.add_argument("--speed", type=float, default=1.0, help="time scale: 10 makes boots 10x faster")
     up.add_argument(
         "--client-tokens",

@@ -52,6 +52,8 @@ def world_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str
             "20",
             "--seed",
             "7",
+            "--manifests",
+            str(tmp_path / "manifests.yaml"),
         ],
         env={**os.environ, ENV_FLAG: "1"},
         stdout=subprocess.PIPE,
@@ -67,8 +69,9 @@ def world_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str
             process.wait(10)
 
 
-def test_world_up_serves_aws_judge0_kubernetes_and_control_until_sigterm(world_up):
+def test_world_up_serves_aws_judge0_kubernetes_and_control_until_sigterm(world_up, tmp_path):
     process, info = world_up
+    info_file = tmp_path / "world.json"
     assert set(info) >= INFO_KEYS
     assert Path(info["kubeconfig"]).is_file()
     assert set(info["subnets"]) == {"us-east-1a", "us-east-1b", "us-east-1c"}
@@ -118,6 +121,20 @@ def test_world_up_serves_aws_judge0_kubernetes_and_control_until_sigterm(world_u
     custom = client.CustomObjectsApi(config.new_client_from_config(config_file=info["kubeconfig"]))
     fleets = custom.list_namespaced_custom_object("judge0.dev", "v1alpha1", "default", "judge0fleets")
     assert fleets["items"] == []  # the project's CRDs are served
+
+    # --manifests: a policy and fleet aimed at this world, which its API accepts as they are
+    # (no Secret: this world's nodes ask for no token).
+    import yaml
+
+    assert info["judge0_auth_token"] is None
+    policy, fleet = yaml.safe_load_all((info_file.parent / "manifests.yaml").read_text())
+    assert "authSecretRef" not in fleet["spec"]["judge0"]
+    assert fleet["spec"]["judge0"]["endpointTemplate"] == info["judge0_endpoint_template"]
+    assert sorted(fleet["spec"]["instance"]["subnets"]) == sorted(info["subnets"].values())
+    assert fleet["spec"]["recoveryPolicyRef"]["name"] == policy["metadata"]["name"]
+    custom.create_namespaced_custom_object("judge0.dev", "v1alpha1", "default", "recoverypolicies", policy)
+    created = custom.create_namespaced_custom_object("judge0.dev", "v1alpha1", "default", "judge0fleets", fleet)
+    assert created["spec"]["instance"]["imageId"] == info["image_id"]
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0

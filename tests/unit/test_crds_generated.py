@@ -68,7 +68,7 @@ def test_scale_subresource_and_names():
     assert fleet["spec"]["names"]["shortNames"] == ["j0f"]
     assert fleet["spec"]["names"]["categories"] == ["judge0"]
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    for wanted in ("Desired", "Ready", "Healthy", "Remediation", "Age"):
+    for wanted in ("Desired", "Ready", "Healthy", "Updated", "Outdated", "Remediation", "Age"):
         assert wanted in columns
     policy = yaml.safe_load((ROOT / "crds" / "judge0.dev_recoverypolicies.yaml").read_text())
     assert policy["spec"]["names"]["shortNames"] == ["j0rp"]

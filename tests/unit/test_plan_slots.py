@@ -176,6 +176,10 @@ def test_replacement_is_not_a_duplicate_and_old_goes_once_new_is_healthy():
     waiting = driver.step(at(0), [old, new_starting])
     assert kinds(waiting) == []  # new one still starting: keep the old
     assert row(waiting.status, "i-new").health == "Starting"
+    conditions = {c.type: c for c in waiting.status.conditions}
+    assert conditions["Ready"].message.endswith("replacing i-old → i-new")
+    # The old one no longer holds the slot, so it no longer counts against maxUnhealthy: say so.
+    assert "being replaced: i-old" in conditions["RemediationAllowed"].message
     done = driver.step(at(10), [old, new_starting.but(api=True)])
     assert [(a.kind, a.instance_id) for a in done.actions] == [("Terminate", "i-old")]
     assert done.actions[0].reason.startswith("Replaced")
@@ -225,3 +229,17 @@ def test_launched_instance_seen_terminated_is_relaunched_at_once_with_the_next_a
     result = Driver(make_spec(1), status=status).step(at(30), [reclaimed])
     assert [(a.slot, a.attempt) for a in launches(result)] == [("s0", 1)]
     assert "LaunchNotObserved" in reasons(result)
+
+
+def test_surplus_of_healthy_instances_comes_from_the_most_crowded_zone_first():
+    nodes = [
+        Node("i-a-old", slot="s0", zone="a", launched=at(-9000)),
+        Node("i-a-mid", slot="s1", zone="a", launched=at(-8000)),
+        Node("i-b-new", slot="s2", zone="b", launched=at(-100)),  # newest, but alone in its zone
+        Node("i-c-mid", slot="s3", zone="c", launched=at(-7000)),
+    ]
+    result = Driver(make_spec(3)).step(at(0), nodes)
+    assert terminated_ids(result) == {"i-a-mid"}  # the newer of zone a's two
+    two = Driver(make_spec(2)).step(at(0), nodes)
+    # Then every zone holds one: the newest of those goes.
+    assert terminated_ids(two) == {"i-a-mid", "i-b-new"}

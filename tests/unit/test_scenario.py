@@ -600,6 +600,17 @@ def test_fleet_fitted_to_the_world() -> None:
     assert spec["replicas"] == manifests.SIM_REPLICAS and "scaling" in spec
 
 
+def test_world_manifests_carry_the_token_secret_only_when_the_world_asks_for_one() -> None:
+    secret, policy, fleet = manifests.world_manifests({**INFO, "judge0_auth_token": "t0k"})
+    assert secret["kind"] == "Secret" and secret["stringData"][manifests.SECRET_KEY] == "t0k"
+    assert fleet["spec"]["judge0"]["authSecretRef"] == {"name": manifests.SECRET_NAME, "key": manifests.SECRET_KEY}
+    assert fleet["spec"]["recoveryPolicyRef"]["name"] == policy["metadata"]["name"]
+    assert policy["spec"]["startupGraceSeconds"] == manifests.FAST_POLICY["startupGraceSeconds"]
+    policy, fleet = manifests.world_manifests({**INFO, "judge0_auth_token": None})
+    assert (policy["kind"], fleet["kind"]) == ("RecoveryPolicy", "Judge0Fleet")
+    assert "authSecretRef" not in fleet["spec"]["judge0"]
+
+
 def test_fast_policy_keeps_the_rules_and_shortens_the_timings() -> None:
     original = manifests.read_manifest(None, "policy.yaml", manifests._FALLBACK_POLICY)
     fast = manifests.describe_policy(manifests.fit_policy(original, fast=True))

@@ -175,8 +175,8 @@ def fleet_crd() -> dict[str, Any]:
             {
                 "name": "Desired",
                 "type": "integer",
-                "jsonPath": ".spec.replicas",
-                "description": "spec.replicas",
+                "jsonPath": ".status.desiredReplicas",
+                "description": "After scaling rules (spec.replicas, schedules, queue).",
             },
             {
                 "name": "Ready",
@@ -195,6 +195,19 @@ def fleet_crd() -> dict[str, Any]:
                 "type": "integer",
                 "jsonPath": ".status.updatedReplicas",
                 "description": "On the current template.",
+            },
+            {
+                "name": "Outdated",
+                "type": "integer",
+                "jsonPath": ".status.outdatedReplicas",
+                "description": "On an older template, to be rolled.",
+            },
+            {
+                "name": "Replicas",
+                "type": "integer",
+                "jsonPath": ".spec.replicas",
+                "description": "spec.replicas, the base.",
+                "priority": 1,
             },
             _condition_column("Remediation", "RemediationAllowed"),
             _condition_column("Ready?", "Ready") | {"priority": 1},

@@ -33,6 +33,7 @@ class OperatorConfig:
     kubeconfig: str | None = None
     aws_endpoint: str | None = None
     metrics_port: int = 9090
+    metrics_address: str = "0.0.0.0"
     min_wait_seconds: float = 0.2
     max_wait_seconds: float = 30.0
 
@@ -62,6 +63,7 @@ async def configure(
         aws_endpoint=CONFIG.aws_endpoint,
         namespaces=CONFIG.namespaces,
         metrics_port=CONFIG.metrics_port,
+        metrics_address=CONFIG.metrics_address,
     )
     memo["runtime"] = runtime
     runtime.start_background_tasks()

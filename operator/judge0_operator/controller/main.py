@@ -30,6 +30,7 @@ def run_operator(args: argparse.Namespace) -> int:
     handlers.CONFIG.kubeconfig = args.kubeconfig
     handlers.CONFIG.aws_endpoint = args.aws_endpoint
     handlers.CONFIG.metrics_port = args.metrics_port
+    handlers.CONFIG.metrics_address = args.metrics_address
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

@@ -39,6 +39,7 @@ class Runtime:
     aws: AwsRegions
     namespaces: tuple[str, ...] = ()
     metrics_port: int = 0
+    metrics_address: str = "127.0.0.1"
     prober: Judge0Prober = field(default_factory=Judge0Prober)
     fleets: dict[str, tuple[str, str]] = field(default_factory=dict)  # uid → (namespace, name)
     policy_refs: dict[tuple[str, str], str | None] = field(default_factory=dict)  # fleet → policy name
@@ -56,6 +57,7 @@ class Runtime:
         aws_endpoint: str | None,
         namespaces: tuple[str, ...],
         metrics_port: int,
+        metrics_address: str = "127.0.0.1",
     ) -> Runtime:
         settings = AwsSettings(endpoint_url=aws_endpoint or os.environ.get("JUDGE0_OPERATOR_AWS_ENDPOINT"))
         clients = AwsClients(settings)
@@ -65,6 +67,7 @@ class Runtime:
             aws=AwsRegions(clients),
             namespaces=namespaces,
             metrics_port=metrics_port,
+            metrics_address=metrics_address,
         )
         sweep = os.environ.get("JUDGE0_OPERATOR_ORPHAN_SWEEP_SECONDS")
         if sweep:
@@ -133,7 +136,7 @@ class Runtime:
 
             from judge0_operator.metrics import REGISTRY
 
-            start_http_server(self.metrics_port, registry=REGISTRY)
+            start_http_server(self.metrics_port, addr=self.metrics_address, registry=REGISTRY)
         from judge0_operator.controller.orphans import sweep_orphans_forever
 
         self._tasks.append(asyncio.create_task(sweep_orphans_forever(self)))

@@ -108,6 +108,47 @@ _MEMORY_FIELDS = (
 _SCALE_IN_RANK = {"Unhealthy": 0, "Unknown": 1, "Starting": 2, "Healthy": 3}
 
 
+def _launch_of(intent: LaunchIntent) -> Launch:
+    """The RunInstances a recorded intent stands for: first issued or re-issued, the same call."""
+    return Launch(
+        slot=intent.slot,
+        attempt=intent.attempt,
+        client_token=intent.client_token,
+        subnet_id=intent.subnet_id,
+        zone=intent.zone,
+        instance_type=intent.instance_type,
+        market=_market(intent.market),
+        reason=intent.reason,
+        replaces=intent.replaces,
+    )
+
+
+def _view_zone(view: SlotView) -> str:
+    if view.holder is not None:
+        return view.holder.zone
+    return view.intent.zone if view.intent is not None else ""
+
+
+def _scale_in_rank(view: SlotView, per_zone: Counter[str]) -> tuple[int, int, float, tuple[int, str]]:
+    crowding = -per_zone[_view_zone(view)]
+    if view.holder is None:  # a launch not yet seen ranks with Starting
+        return (2, crowding, -_ts(view.intent.requested_at if view.intent else None), slot_key(view.slot))
+    return (_SCALE_IN_RANK.get(view.holder.health, 1), crowding, -_ts(view.holder.launched_at), slot_key(view.slot))
+
+
+def _scale_in_order(occupied: list[SlotView], count: int) -> list[SlotView]:
+    """The slots to remove, one at a time: unhealthy first, then from the zone holding the most
+    slots (so the fleet stays spread, as EC2 Auto Scaling does), then the newest."""
+    left = list(occupied)
+    removed: list[SlotView] = []
+    for _ in range(min(count, len(left))):
+        per_zone = Counter(_view_zone(v) for v in left)
+        pick = min(left, key=lambda view: _scale_in_rank(view, per_zone))
+        left.remove(pick)
+        removed.append(pick)
+    return removed
+
+
 @dataclass(frozen=True)
 class Plan:
     """What one pass decided: write ``status`` first, then act, then look again at ``next_check_at``."""
@@ -430,16 +471,7 @@ class _Pass:
         if excess <= 0:
             return
 
-        def order(view: SlotView) -> tuple[int, float, tuple[int, str]]:
-            if view.holder is None:
-                return (2, -_ts(view.intent.requested_at if view.intent else None), slot_key(view.slot))
-            return (
-                _SCALE_IN_RANK.get(view.holder.health, 1),
-                -_ts(view.holder.launched_at),
-                slot_key(view.slot),
-            )
-
-        removed = sorted(occupied, key=order)[:excess]
+        removed = _scale_in_order(occupied, excess)
         for view in removed:
             self.removed_slots.add(view.slot)
             for row in [*([view.holder] if view.holder else []), *view.outgoing]:
@@ -488,17 +520,7 @@ class _Pass:
             self.touched_slots.add(intent.slot)
             self._emit(
                 intent.reason.split(":", 1)[0] or REFILL,
-                Launch(
-                    slot=intent.slot,
-                    attempt=intent.attempt,
-                    client_token=intent.client_token,
-                    subnet_id=intent.subnet_id,
-                    zone=intent.zone,
-                    instance_type=intent.instance_type,
-                    market=_market(intent.market),
-                    reason=intent.reason,
-                    replaces=intent.replaces,
-                ),
+                _launch_of(intent),
             )
 
     def _in_flight_slots(self) -> set[str]:
@@ -826,35 +848,23 @@ class _Pass:
                     "(capacity errors are remembered a few minutes)",
                 )
             return None
-        token = client_token(self.uid, slot, attempt)
-        self.mem.intents.append(
-            LaunchIntent(
-                slot=slot,
-                attempt=attempt,
-                client_token=token,
-                subnet_id=target.subnet_id,
-                zone=target.zone,
-                instance_type=target.instance_type,
-                market=target.market,
-                reason=reason,
-                replaces=replaces,
-                requested_at=format_time(self.now),
-            )
-        )
-        self.mem.slot_attempts[slot] = max(attempt, self.mem.slot_attempts.get(slot, -1))
-        self.launches_left -= 1
-        self.touched_slots.add(slot)
-        launch = Launch(
+        intent = LaunchIntent(
             slot=slot,
             attempt=attempt,
-            client_token=token,
+            client_token=client_token(self.uid, slot, attempt),
             subnet_id=target.subnet_id,
             zone=target.zone,
             instance_type=target.instance_type,
             market=target.market,
             reason=reason,
             replaces=replaces,
+            requested_at=format_time(self.now),
         )
+        self.mem.intents.append(intent)  # recorded in status before the call: a crash re-issues it
+        self.mem.slot_attempts[slot] = max(attempt, self.mem.slot_attempts.get(slot, -1))
+        self.launches_left -= 1
+        self.touched_slots.add(slot)
+        launch = _launch_of(intent)
         self._emit(keyword, launch)
         return launch
 
@@ -973,7 +983,20 @@ class _Pass:
         return Plan(tuple(self.actions), status, next_check, tuple(events + condition_events))
 
     def _unhealthy_text(self) -> str:
-        return f"{len(self.unhealthy)} of {self.holder_count} instances unhealthy (limit {self.unhealthy_limit})"
+        text = f"{len(self.unhealthy)} of {self.holder_count} instances unhealthy (limit {self.unhealthy_limit})"
+        stepping_down = [r.instance_id for v in self._views().values() for r in v.outgoing]
+        if stepping_down:  # superseded: their slot is held by the replacement now
+            text += f"; being replaced: {', '.join(sorted(stepping_down))}"
+        return text
+
+    def _replacements(self, views: dict[str, SlotView]) -> list[str]:
+        """``old → new`` for every replacement under way, for condition messages."""
+        notes: list[str] = []
+        for view in sorted(views.values(), key=lambda v: slot_key(v.slot)):
+            incoming = view.incoming()
+            new = incoming.instance_id if incoming is not None else "launch pending"
+            notes.extend(f"{row.instance_id} → {new}" for row in view.stepping_down())
+        return notes
 
     def _conditions(self, holders: Sequence[InstanceStatus], healthy: int, memory: _Memory) -> list[Desired]:
         desired = self.desired
@@ -992,7 +1015,9 @@ class _Pass:
         elif unhealthy:
             ready = Desired(READY, "False", "Unhealthy", f"{counts}; unhealthy: {', '.join(unhealthy)}")
         else:
-            ready = Desired(READY, "False", "WaitingForInstances", counts)
+            replacing_now = self._replacements(self._views())
+            waiting = f"; replacing {', '.join(replacing_now)}" if replacing_now else ""
+            ready = Desired(READY, "False", "WaitingForInstances", counts + waiting)
 
         unavailable = max(0, resolve_int_or_percent(self.spec.rollout.max_unavailable, desired, round_up=False))
         minimum = max(0, desired - unavailable)
@@ -1028,7 +1053,7 @@ class _Pass:
                 PROGRESSING,
                 "True",
                 "Remediating",
-                f"remediating: {', '.join(working_on) or 'replacement under way'}",
+                f"remediating: {', '.join(working_on + self._replacements(self._views())) or 'replacement under way'}",
             )
         elif ROLLOUT in keywords or (step is not None and step.progressing):
             progressing = Desired(PROGRESSING, "True", "RollingOut", step.message if step else "")

@@ -62,6 +62,7 @@ from judge0_operator.sim.aws_wire import (
     ssm_response,
 )
 from judge0_operator.sim.faults import Fault, FaultRegistry
+from judge0_operator.sim.serve import serve_on_loopback
 
 log = logging.getLogger(__name__)
 
@@ -249,12 +250,7 @@ class AwsFront:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300), auto_decompress=False)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0]
-        self.url = f"http://{bound[0]}:{bound[1]}"
+        self._runner, self.url = await serve_on_loopback(app, host, port, what="the AWS front")
         return self.url
 
     async def stop(self) -> None:

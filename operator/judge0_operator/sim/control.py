@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from judge0_operator.sim.faults import FaultError, FaultNotFound, fault_table
+from judge0_operator.sim.serve import serve_on_loopback
 
 if TYPE_CHECKING:
     from judge0_operator.sim.world import World
@@ -80,11 +81,7 @@ class ControlApi:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound = self._runner.addresses[0]
-        self.url = f"http://{bound[0]}:{bound[1]}"
+        self._runner, self.url = await serve_on_loopback(self.app(), host, port, what="the control API")
         return self.url
 
     async def stop(self) -> None:

@@ -53,7 +53,6 @@ from typing import Any
 
 from aiohttp import web
 
-from judge0_operator.sim import loopback
 from judge0_operator.sim.judge0_catalog import (
     ABOUT,
     ACCEPTED,
@@ -79,6 +78,7 @@ from judge0_operator.sim.judge0_submission import (
     parse_fields,
 )
 from judge0_operator.sim.nodes import NodeDirectory, NodeView
+from judge0_operator.sim.serve import serve_on_loopback
 
 log = logging.getLogger(__name__)
 
@@ -266,21 +266,15 @@ class Judge0Simulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Bind (loopback only), start the ticker and return the base URL."""
-        if not loopback.is_loopback(host):
-            raise ValueError(f"the Judge0 simulator binds to loopback only, not {host!r}")
         self._loop = asyncio.get_running_loop()
         self._runner = CodeRunner(max_concurrent_runs=self._max_concurrent_runs,
                                   run_timeout_seconds=self._run_timeout)
         app = web.Application()
         app.router.add_route("*", "/{instance_id}", self._handle)
         app.router.add_route("*", "/{instance_id}/{tail:.*}", self._handle)
-        self._web = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._web.setup()
-        site = web.TCPSite(self._web, host, port)
-        await site.start()
-        bound_host, bound_port = self._web.addresses[0][:2]
-        self._base_url = f"http://{bound_host}:{bound_port}" if ":" not in bound_host \
-            else f"http://[{bound_host}]:{bound_port}"
+        self._web, self._base_url = await serve_on_loopback(
+            app, host, port, what="the Judge0 simulator", shutdown_timeout=1.0
+        )
         self._ticker = self._loop.create_task(self._tick_forever(), name="judge0-simulator-ticker")
         return self._base_url
 

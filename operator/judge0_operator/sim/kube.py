@@ -54,7 +54,7 @@ from judge0_operator.sim.kube_store import (
     bad_request,
 )
 from judge0_operator.sim.kube_tables import table, wants_table
-from judge0_operator.sim.loopback import is_loopback
+from judge0_operator.sim.serve import serve_on_loopback
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,18 +114,13 @@ class KubeEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (loopback only; port 0 = ephemeral) and return the base URL."""
-        if not is_loopback(host):
-            raise ValueError(f"the emulator binds to loopback only, not {host!r}")
         app = web.Application(client_max_size=3 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound_port = self._runner.addresses[0][1]
+        self._runner, self._url = await serve_on_loopback(
+            app, host, port, what="the emulator", handler_cancellation=True, shutdown_timeout=1.0
+        )
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.current_thread()
-        self._url = f"http://{host}:{bound_port}"
         return self._url
 
     async def stop(self) -> None:

@@ -488,16 +488,20 @@ def world_up_main(args: argparse.Namespace) -> int:
         seed=getattr(args, "seed", None),
         kubeconfig_path=getattr(args, "kubeconfig", None),
     )
-    return asyncio.run(_world_up(config, getattr(args, "info_file", None)))
+    return asyncio.run(_world_up(config, getattr(args, "info_file", None), getattr(args, "manifests", None)))
 
 
-async def _world_up(config: WorldConfig, info_file: str | None) -> int:
+async def _world_up(config: WorldConfig, info_file: str | None, manifests_file: str | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with World(config) as world:
         line = json.dumps(world.info)
+        if manifests_file:  # written before the info file, whose appearance says the world is up
+            from judge0_operator.simulate.manifests import write_world_manifests
+
+            write_world_manifests(world.info, manifests_file)
         if info_file:
             path = Path(info_file)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -172,6 +172,31 @@ def secret(token: str, namespace: str = "default") -> dict[str, Any]:
     }
 
 
+def world_manifests(info: Mapping[str, Any], *, fast: bool = True) -> list[dict[str, Any]]:
+    """The policy and fleet of ``examples/`` aimed at a running world (and the Secret with the
+    Judge0 token, when the world's nodes ask for one), ready to apply."""
+    policy = fit_policy(read_manifest(None, "policy.yaml", _FALLBACK_POLICY), fast=fast)
+    fleet = fit_fleet(
+        read_manifest(None, "fleet.yaml", _FALLBACK_FLEET),
+        info,
+        policy_name=policy["metadata"]["name"],
+        default_shape=True,
+    )
+    token = info.get("judge0_auth_token")
+    if not token:  # the world's nodes ask for no token: no Secret to read
+        fleet["spec"]["judge0"].pop("authSecretRef", None)
+        return [policy, fleet]
+    return [secret(str(token)), policy, fleet]
+
+
+def write_world_manifests(info: Mapping[str, Any], path: str | Path) -> Path:
+    """``world up --manifests FILE``: one multi-document YAML for ``kubectl apply -f``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump_all(world_manifests(info), sort_keys=False))
+    return target
+
+
 def describe_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
     """The timings that matter for reading the report's figures."""
     spec = RecoveryPolicy.model_validate(policy).spec

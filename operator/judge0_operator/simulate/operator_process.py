@@ -33,6 +33,8 @@ def operator_command(info: Mapping[str, Any], extra: Sequence[str] = (), metrics
         str(info["aws_endpoint"]),
         "--metrics-port",
         str(metrics_port),
+        "--metrics-address",
+        "127.0.0.1",  # loopback only, like everything the world runs
         "--liveness",
         "",
         *extra,
