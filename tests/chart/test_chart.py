@@ -598,3 +598,30 @@ def test_kind_demo_script_refuses_to_run_without_credentials(tmp_path: Path) -> 
     result = subprocess.run(["bash", str(ROOT / "scripts" / "kind-demo.sh")], capture_output=True, text=True,
                             check=False, env={"PATH": "/usr/bin:/bin", "AWS_REGION": "eu-west-1"}, timeout=60)
     assert result.returncode != 0 and "AWS_ACCESS_KEY_ID" in result.stderr
+
+
+def _readme_helm_install() -> list[str]:
+    """The README's `helm install …` command (continuation lines joined), as words."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Install in a cluster"):]
+    match = re.search(r"^helm install (?:.*\\\n)*.*$", section, re.MULTILINE)
+    assert match, "the README's install section has no `helm install` command"
+    return shlex.split(match.group(0).replace("\\\n", " "))
+
+
+def test_the_readme_install_command_renders_as_written(helm: Path, tmp_path: Path) -> None:
+    words = _readme_helm_install()
+    assert words[:4] == ["helm", "install", "judge0-operator", "charts/judge0-operator"], words
+    options = [w for w in words[4:] if w != "--create-namespace"]
+    result = run_helm(helm, "template", "judge0-operator", str(CHART), "--kube-version", KUBE_VERSION,
+                      *options, tmp=tmp_path)
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    container = the(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    sets = dict(w.split("=", 1) for w in options if "=" in w and not w.startswith("-"))
+    assert container["image"].startswith(sets["image.repository"] + ":")
+    account = the(docs, "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == sets["serviceAccount.roleArn"]
+    assert the(docs, "Deployment")["metadata"]["namespace"] == "judge0-system"
