@@ -153,6 +153,29 @@ async def test_canary_times_out_when_workers_take_no_jobs(
     assert "not finished after 1s" in canary.detail
 
 
+async def test_canary_queued_behind_a_burst_is_inconclusive_not_a_failure(prober: Judge0Prober) -> None:
+    # An exam burst keeps every worker busy: the canary waits its turn. Restarting Judge0 for
+    # that would drop the students' queue; it is the autoscaler's business, not remediation's.
+    nodes = Nodes()
+    simulator = Judge0Simulator(nodes, auth_token=TOKEN, load_job_seconds=1.0)
+    url = await simulator.start("127.0.0.1", 0)
+    try:
+        spec = Judge0Spec(endpoint_template=url.rstrip("/") + "/{instance_id}")
+        node = nodes.serve("i-busy")
+        await prober.probe_fleet([node], spec, probes(canary_timeout=1), TOKEN, T0)  # known to the simulator
+        await prober.wait_for_canaries()
+        assert simulator.submit_load("i-busy", 40) == 40  # 4 workers, 1 s each: ten seconds of backlog
+        first = (await prober.probe_fleet([node], spec, probes(canary_timeout=1), TOKEN, T0 + timedelta(minutes=2)))
+        assert first["i-busy"]["workers"].ok is True and (first["i-busy"]["workers"].queue_size or 0) > 0
+        await prober.wait_for_canaries()
+        later = await prober.probe_fleet([node], spec, probes(canary_timeout=1), TOKEN, T0 + timedelta(minutes=2))
+        canary = later["i-busy"]["canary"]
+        assert canary.ok is None, canary.detail
+        assert "not finished after 1s (last: In Queue)" in canary.detail and "busy" in canary.detail
+    finally:
+        await simulator.stop()
+
+
 async def test_queue_full_is_saturation_not_failure(
     world: tuple[Nodes, Judge0Spec], prober: Judge0Prober
 ) -> None:

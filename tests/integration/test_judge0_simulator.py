@@ -55,7 +55,7 @@ async def start_sim() -> AsyncIterator[Callable[..., Awaitable[tuple[Judge0Simul
 
     async def start(**options: Any) -> tuple[Judge0Simulator, Directory]:
         directory = Directory()
-        options = {"job_seconds": 0.02, "run_timeout_seconds": 3.0, **options}
+        options = {"job_seconds": 0.02, "load_job_seconds": 0.02, "run_timeout_seconds": 3.0, **options}
         sim = Judge0Simulator(directory, **options)
         await sim.start()
         started.append(sim)
@@ -471,6 +471,26 @@ async def test_load_fault_fills_the_queue_of_a_node_whose_workers_are_dead(start
     assert statistics["submissions"]["total"] >= 20
     assert {"status": {"id": 3, "name": "Accepted"}, "count": statistics["submissions"]["total"]} \
         in statistics["statuses"]
+
+
+async def test_a_burst_of_synthetic_jobs_holds_the_workers_for_load_job_seconds(start_sim, session):
+    # A burst stands for whole submissions: it must stay visible on /workers for a while, not
+    # drain between two probes.
+    sim, directory = await start_sim(load_job_seconds=1.0)
+    instance = directory.up(node_id())
+    base = sim.endpoint_template.format(instance_id=instance)
+    assert sim.submit_load(instance, 12) == 12  # 4 workers: three rounds of 1 s
+    await asyncio.sleep(0.5)
+    _, _, workers = await call(session, "GET", f"{base}/workers")
+    assert (workers[0]["working"], workers[0]["size"]) == (4, 8)
+    await asyncio.sleep(1.0)
+    _, _, workers = await call(session, "GET", f"{base}/workers")
+    assert (workers[0]["working"], workers[0]["size"]) == (4, 4)
+
+    async def drained() -> bool:
+        return sim.node_stats(instance)["processed"] == 12
+
+    await poll(drained)
 
 
 # ---------------------------------------------------------------------------------------------

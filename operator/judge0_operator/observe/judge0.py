@@ -43,6 +43,9 @@ _TEMPLATE_FIELDS = ("private_ip", "public_ip", "instance_id")
 SessionFactory = Callable[[], aiohttp.ClientSession]
 
 
+QUEUED = "In Queue"  # Judge0 status 1
+
+
 @dataclass
 class _NodeState:
     instance_id: str
@@ -360,6 +363,8 @@ class Judge0Prober:
             raise
         except Exception as exc:  # a bug here must not kill the canary loop of this node
             ok, detail, saturated = False, self._scrub(f"canary error: {type(exc).__name__}"), False
+        if ok is False and detail.endswith(f"(last: {QUEUED})"):
+            ok, detail = _queued_verdict(detail, node.results.get("workers"))
         elapsed = loop.time() - started
         self._record(
             node,
@@ -408,7 +413,7 @@ class Judge0Prober:
             return False, "submit: no token in the answer", False
 
         url = f"{base}/submissions/{submission_token}?base64_encoded=false&fields={POLL_FIELDS}"
-        last = "In Queue"
+        last = QUEUED
         delay = self.canary_poll_seconds
         while True:
             remaining = deadline - loop.time()
@@ -442,6 +447,20 @@ class Judge0Prober:
                 continue
             ok, detail = _verdict(status_id, description, submission, spec.expected_stdout)
             return ok, detail, False
+
+
+def _queued_verdict(detail: str, workers: ProbeResult | None) -> tuple[bool | None, str]:
+    """A canary still waiting in the queue at its deadline: on a node whose workers are busy with
+    other jobs (an exam burst) that is load, not a fault — inconclusive, and the queue is the
+    workers probe's and the autoscaler's business; with no worker taking jobs it is a failure."""
+    if (
+        workers is not None
+        and workers.ok is True
+        and (workers.available_workers or 0) > 0
+        and (workers.queue_size or 0) > 0
+    ):
+        return None, f"{detail}: busy ({workers.queue_size} queued for {workers.available_workers} workers), not broken"
+    return False, detail
 
 
 def _verdict(status_id: int, description: str, submission: dict[str, Any], expected: str) -> tuple[bool, str]:

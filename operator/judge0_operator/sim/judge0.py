@@ -21,8 +21,10 @@ Deliberate stand-ins and simplifications (each is said here so nobody tunes a pr
   Error saying so (see ``judge0_runner``). ``number_of_runs`` is run once; callbacks are never
   called (nothing may leave loopback); ``additional_files`` are accepted and ignored; the 1-second
   submission cache of ``GET /submissions/:token`` is not modelled (answers are always fresh).
-- ``load`` arrivals and ``submit_load`` jobs are *synthetic*: they occupy queue slots and workers
-  for ``job_seconds`` and count in ``/statistics``, but spawn no process and have no token.
+- ``load`` arrivals and ``submit_load`` jobs are *synthetic*: they stand for a student's whole
+  submission (compile and run), so they occupy queue slots and a worker for ``load_job_seconds``
+  (0.5 s: a node's 4 workers take 8 a second, and a burst of 400 on 6 nodes takes ~8 s to drain,
+  long enough for a probe to see it), count in ``/statistics``, spawn no process, have no token.
 - ``/workers`` ``failed`` counts jobs interrupted by ``restart_node`` (Resque's DirtyExit); they
   are also put back at the head of the queue, as the world's contract asks.
 - Not served: ``/submissions/batch``, ``/docs``, ``/isolate``, ``/license`` (404 like any route
@@ -236,6 +238,7 @@ class Judge0Simulator:
         auth_token: str | None = None,
         workers_per_node: int = 4,
         job_seconds: float = 0.05,
+        load_job_seconds: float = 0.5,
         max_queue_size: int = 100,
         run_timeout_seconds: float = 5.0,
         max_concurrent_runs: int = 4,
@@ -247,6 +250,7 @@ class Judge0Simulator:
         self._tokens = (auth_token or "").split()
         self._workers_per_node = workers_per_node
         self._job_seconds = job_seconds
+        self._load_job_seconds = load_job_seconds
         self._max_queue_size = max_queue_size
         self._run_timeout = run_timeout_seconds
         self._max_concurrent_runs = max_concurrent_runs
@@ -596,7 +600,7 @@ class Judge0Simulator:
         """One worker's job: Resque pick-up and bookkeeping (``job_seconds``), then the run."""
         interrupted = False
         try:
-            await asyncio.sleep(self._job_seconds)
+            await asyncio.sleep(self._job_seconds if token is not None else self._load_job_seconds)
             if token is None:
                 view = self._directory.node(instance_id)
                 status = INTERNAL_ERROR if view is not None and "sandbox-broken" in view.faults else ACCEPTED
