@@ -19,6 +19,7 @@ from judge0_operator.simulate.report import (
     check_duplicate_launches,
     check_leaks,
     check_safety_stop,
+    detect_time,
     instance_seconds,
     is_remediation,
     percentile,
@@ -296,6 +297,26 @@ def test_recover_step_timings() -> None:
         "i-1"
     ]  # the other instance's action is not this fault's
     assert result.injected_at == 10.0
+
+
+def test_a_condition_settling_back_is_not_detection() -> None:
+    # The previous step's remediation wraps up (Progressing → Stable) just after the injection:
+    # that is not the operator noticing this fault; Ready turning False is.
+    fault = (("f-1", "judge0-down"),)
+    active = frozenset({"f-1"})
+    busy = {"Progressing": Condition("True", "Remediating"), "Ready": Condition("True", "AllHealthy")}
+    calm = {"Progressing": Condition("False", "Stable"), "Ready": Condition("True", "AllHealthy")}
+    noticed = {"Progressing": Condition("False", "Stable"), "Ready": Condition("False", "Unhealthy")}
+    samples = [
+        _three(99.5, conditions=busy),
+        _three(100.5, fault1=fault, faults=active, conditions=calm),
+        _three(103.0, fault1=fault, faults=active, conditions=noticed),
+    ]
+    injection = Injection(
+        label="down", fault="judge0-down", expectation="recover", target="slot:s1", at=100.0,
+        fault_ids=("f-1",), instances=("i-1",), slots=("s1",),
+    )
+    assert detect_time(injection, samples, [], window_end=200.0) == 103.0
 
 
 def test_recover_step_not_recovered_while_the_fault_stays() -> None:

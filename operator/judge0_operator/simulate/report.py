@@ -123,6 +123,18 @@ def _baseline(samples: Sequence[Sample], t: float) -> Sample | None:
     return before[-1] if before else None
 
 
+# A condition turning this way shows the operator noticed something; turning back (Progressing
+# going Stable as the previous step wraps up) does not.
+_NOTICED = {
+    "Ready": "False",
+    "Available": "False",
+    "RemediationAllowed": "False",
+    "CloudAPIReady": "False",
+    "Degraded": "True",
+    "Progressing": "True",
+}
+
+
 def detect_time(
     injection: Injection, samples: Sequence[Sample], actions: Sequence[ActionSeen], window_end: float
 ) -> float | None:
@@ -135,7 +147,7 @@ def detect_time(
         if s.t < injection.at or s.t > window_end:
             continue
         if any(
-            (k not in base_conditions) or base_conditions[k] != (c.status, c.reason)
+            c.status == _NOTICED.get(k) and (k not in base_conditions or base_conditions[k][0] != c.status)
             for k, c in s.conditions.items()
         ):
             found = s.t
