@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--kubeconfig", help="where to write the kubeconfig (default: a temp dir)")
     up.add_argument(
         "--manifests",
-        help="write a Secret, RecoveryPolicy and Judge0Fleet aimed at this world here (YAML, for kubectl apply -f)",
+        help="write a policy and fleet (and token Secret) aimed at this world here, for kubectl apply -f",
     )
     up.add_argument("--speed", type=float, default=1.0, help="time scale: 10 makes boots 10x faster")
     up.add_argument(

@@ -57,7 +57,7 @@ class Runtime:
         aws_endpoint: str | None,
         namespaces: tuple[str, ...],
         metrics_port: int,
-        metrics_address: str = "127.0.0.1",
+        metrics_address: str,
     ) -> Runtime:
         settings = AwsSettings(endpoint_url=aws_endpoint or os.environ.get("JUDGE0_OPERATOR_AWS_ENDPOINT"))
         clients = AwsClients(settings)

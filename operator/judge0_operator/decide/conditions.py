@@ -45,7 +45,7 @@ CLOUD_API_READY = "CloudAPIReady"
 ORDER: tuple[str, ...] = (READY, AVAILABLE, PROGRESSING, DEGRADED, REMEDIATION_ALLOWED, CLOUD_API_READY)
 
 # The status that is bad news for each type (Warning Event); Progressing has none.
-_BAD: dict[str, ConditionStatus] = {
+BAD_NEWS: dict[str, ConditionStatus] = {
     READY: "False",
     AVAILABLE: "False",
     DEGRADED: "True",
@@ -93,7 +93,7 @@ def merge(
                 observed_generation=generation,
             )
         )
-        bad = _BAD.get(want.type) == want.status
+        bad = BAD_NEWS.get(want.type) == want.status
         if (old is not None and not unchanged) or (old is None and bad):
             events.append(
                 EventNote(

@@ -940,7 +940,7 @@ class _Pass:
         healthy_holders = sum(h.health == "Healthy" for h in holders)
         conditions, condition_events = merge(
             self.prev.conditions,
-            self._conditions(holders, healthy_holders, memory),
+            self._conditions(views, holders, healthy_holders, memory),
             now=self.now,
             generation=self.generation,
         )
@@ -977,14 +977,14 @@ class _Pass:
                 EventNote(
                     "Warning",
                     "RemediationRestricted",
-                    f"{self._unhealthy_text()}: all remediation stops; unhealthy: {', '.join(self.unhealthy)}",
+                    f"{self._unhealthy_text(views)}: all remediation stops; unhealthy: {', '.join(self.unhealthy)}",
                 )
             )
         return Plan(tuple(self.actions), status, next_check, tuple(events + condition_events))
 
-    def _unhealthy_text(self) -> str:
+    def _unhealthy_text(self, views: dict[str, SlotView]) -> str:
         text = f"{len(self.unhealthy)} of {self.holder_count} instances unhealthy (limit {self.unhealthy_limit})"
-        stepping_down = [r.instance_id for v in self._views().values() for r in v.outgoing]
+        stepping_down = [r.instance_id for v in views.values() for r in v.outgoing]
         if stepping_down:  # superseded: their slot is held by the replacement now
             text += f"; being replaced: {', '.join(sorted(stepping_down))}"
         return text
@@ -998,8 +998,11 @@ class _Pass:
             notes.extend(f"{row.instance_id} → {new}" for row in view.stepping_down())
         return notes
 
-    def _conditions(self, holders: Sequence[InstanceStatus], healthy: int, memory: _Memory) -> list[Desired]:
+    def _conditions(
+        self, views: dict[str, SlotView], holders: Sequence[InstanceStatus], healthy: int, memory: _Memory
+    ) -> list[Desired]:
         desired = self.desired
+        replacing_now = self._replacements(views)
         unhealthy = [h.instance_id for h in holders if h.health == "Unhealthy"]
         counts = f"{healthy} of {desired} desired instances healthy"
         if self.aws_error and healthy < desired:
@@ -1015,7 +1018,6 @@ class _Pass:
         elif unhealthy:
             ready = Desired(READY, "False", "Unhealthy", f"{counts}; unhealthy: {', '.join(unhealthy)}")
         else:
-            replacing_now = self._replacements(self._views())
             waiting = f"; replacing {', '.join(replacing_now)}" if replacing_now else ""
             ready = Desired(READY, "False", "WaitingForInstances", counts + waiting)
 
@@ -1030,8 +1032,7 @@ class _Pass:
 
         kinds = {action.kind for _, action in self.decided}
         keywords = {keyword for keyword, _ in self.decided}
-        leaving = self.terminating if self.enforce else self.recently_terminated
-        replacing = any(v.replacing for v in self._group(memory, leaving)[0].values())
+        replacing = any(v.replacing for v in views.values())
         starting = any(h.health == "Starting" for h in holders)
         working_on = [h.instance_id for h in holders if h.health == "Unhealthy" and not h.gave_up]
         step = self.rollout_step
@@ -1047,13 +1048,13 @@ class _Pass:
         elif step is not None and step.stalled:
             progressing = Desired(PROGRESSING, "False", rollout.REASON_ROLLOUT_STALLED, step.message)
         elif self.restricted and unhealthy:
-            progressing = Desired(PROGRESSING, "False", "RemediationRestricted", self._unhealthy_text())
+            progressing = Desired(PROGRESSING, "False", "RemediationRestricted", self._unhealthy_text(views))
         elif REMEDIATION in keywords or self._in_flight_slots() or working_on:
             progressing = Desired(
                 PROGRESSING,
                 "True",
                 "Remediating",
-                f"remediating: {', '.join(working_on + self._replacements(self._views())) or 'replacement under way'}",
+                f"remediating: {', '.join(working_on + replacing_now) or 'replacement under way'}",
             )
         elif ROLLOUT in keywords or (step is not None and step.progressing):
             progressing = Desired(PROGRESSING, "True", "RollingOut", step.message if step else "")
@@ -1083,7 +1084,7 @@ class _Pass:
         else:
             degraded = Desired(DEGRADED, "False", "AsExpected", "")
 
-        limits = self._unhealthy_text()
+        limits = self._unhealthy_text(views)
         if self.spec.paused:
             allowed = Desired(REMEDIATION_ALLOWED, "False", "Paused", "spec.paused: observing and reporting only")
         elif self.restricted:

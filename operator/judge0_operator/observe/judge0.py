@@ -358,13 +358,11 @@ class Judge0Prober:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            ok, detail, saturated = await self._canary(base, spec, token, started + spec.timeout_seconds)
+            ok, detail, saturated = await self._canary(node, base, spec, token, started + spec.timeout_seconds)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not kill the canary loop of this node
             ok, detail, saturated = False, self._scrub(f"canary error: {type(exc).__name__}"), False
-        if ok is False and detail.endswith(f"(last: {QUEUED})"):
-            ok, detail = _queued_verdict(detail, node.results.get("workers"))
         elapsed = loop.time() - started
         self._record(
             node,
@@ -379,7 +377,7 @@ class Judge0Prober:
         )
 
     async def _canary(
-        self, base: str, spec: CanaryProbe, token: str | None, deadline: float
+        self, node: _NodeState, base: str, spec: CanaryProbe, token: str | None, deadline: float
     ) -> tuple[bool | None, str, bool]:
         """(ok, detail, saturated) of one canary: submit without wait, then poll until done or deadline."""
         loop = asyncio.get_running_loop()
@@ -418,7 +416,10 @@ class Judge0Prober:
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return False, f"not finished after {spec.timeout_seconds}s (last: {last})", False
+                timed_out = f"not finished after {spec.timeout_seconds}s (last: {last})"
+                if last == QUEUED:  # never picked up: busy workers, or none taking jobs?
+                    return (*_queued_verdict(timed_out, node.results.get("workers")), False)
+                return False, timed_out, False
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 2.0)
             remaining = deadline - loop.time()

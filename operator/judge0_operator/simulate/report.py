@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from judge0_operator.decide import conditions
 from judge0_operator.simulate.samples import ActionSeen, Sample
 
 REMEDIATIONS = frozenset({"RestartJudge0", "RebootInstance", "ReplaceInstance", "Terminate", "Start"})
@@ -125,14 +126,7 @@ def _baseline(samples: Sequence[Sample], t: float) -> Sample | None:
 
 # A condition turning this way shows the operator noticed something; turning back (Progressing
 # going Stable as the previous step wraps up) does not.
-_NOTICED = {
-    "Ready": "False",
-    "Available": "False",
-    "RemediationAllowed": "False",
-    "CloudAPIReady": "False",
-    "Degraded": "True",
-    "Progressing": "True",
-}
+_NOTICED = {**conditions.BAD_NEWS, conditions.PROGRESSING: "True"}
 
 
 def detect_time(

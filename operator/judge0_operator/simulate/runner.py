@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from judge0_operator.decide import conditions
 from judge0_operator.simulate import manifests
 from judge0_operator.simulate.clients import ControlClient, ControlError, KubeClient
 from judge0_operator.simulate.operator_process import OperatorProcess
@@ -35,7 +36,6 @@ from judge0_operator.simulate.state import Level, SimState
 
 log = logging.getLogger(__name__)
 DEFAULT_SPEED = 10.0
-CONDITION_TYPES = ("Ready", "Available", "Progressing", "Degraded", "RemediationAllowed", "CloudAPIReady")
 ECHOED_EVENTS = frozenset({"Remediating", "Launch", "Terminate", "RestartJudge0", "RebootInstance", "Start"})
 
 
@@ -546,7 +546,7 @@ class Simulation:
                 continue  # shown as an action already
             if any(
                 reason == f"{kind}{status}"
-                for kind in CONDITION_TYPES
+                for kind in conditions.ORDER
                 for status in ("True", "False", "Unknown")
             ):
                 continue  # shown as a condition change already
