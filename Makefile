@@ -21,10 +21,11 @@ venv: $(STAMP)
 simulate: $(STAMP)
 	JUDGE0_OPERATOR_LOOPBACK_ONLY=1 $(VENV)/bin/judge0-operator simulate $(ARGS)
 
-## test: ruff, mypy, then the whole pytest suite (unit, integration, end-to-end, chart)
-test: $(STAMP) $(HELM_DEP)
+## test: ruff, mypy, the import contracts, then the whole pytest suite (unit, integration, end-to-end, chart)
+test: $(STAMP) $(HELM_DEP) debian-tools
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 ## bench: figures (never asserted): detection/recovery latency, API calls per pass, CPU and RSS

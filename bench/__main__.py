@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from judge0_operator.sim.loopback import install_guard_if_requested
+from judge0_operator.world.loopback import install_guard_if_requested
 
 
 def machine() -> str:

@@ -4,7 +4,7 @@ moto hands out fake 10.x private IPs; the simulated world must never send a pack
 The guard wraps ``socket.socket.connect``/``connect_ex`` (and asyncio's loop connections go
 through them too), so it covers boto3, aiohttp, the kubernetes client and subprocess-free code.
 Subprocesses started by tests (the operator, ``world up``) install the same guard through
-``JUDGE0_OPERATOR_LOOPBACK_ONLY=1`` (see ``judge0_operator.sim.loopback``).
+``JUDGE0_OPERATOR_LOOPBACK_ONLY=1`` (see ``judge0_operator.world.loopback``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from judge0_operator.sim import loopback
+from judge0_operator.world import loopback
 
 os.environ[loopback.ENV_FLAG] = "1"
 loopback.install_guard()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from judge0_operator import __version__
-from judge0_operator.sim.loopback import install_guard_if_requested
+from judge0_operator.world.loopback import install_guard_if_requested
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_world(args: argparse.Namespace) -> int:
-    from judge0_operator.sim.world import world_up_main
+    from judge0_operator.world.world import world_up_main
 
     return world_up_main(args)
 

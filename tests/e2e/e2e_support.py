@@ -28,9 +28,9 @@ import pytest
 from fixtures.world import ControlClient, boto_client
 
 if TYPE_CHECKING:
-    from judge0_operator.sim.world import WorldThread
     from judge0_operator.simulate.clients import KubeClient
     from judge0_operator.simulate.operator_process import OperatorProcess
+    from judge0_operator.world.world import WorldThread
 
 T = TypeVar("T")
 GROUP, VERSION = "judge0.dev", "v1alpha1"

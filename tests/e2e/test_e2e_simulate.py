@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from judge0_operator.sim import loopback
+from judge0_operator.world import loopback
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

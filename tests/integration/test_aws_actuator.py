@@ -37,7 +37,7 @@ from judge0_operator.decide.model import (
     Start,
     Terminate,
 )
-from judge0_operator.sim.world import World
+from judge0_operator.world.world import World
 
 FLEET_UID = "0b5d6a8e-1111-4c2e-9a55-2f6a0c1e9d01"
 FLEET_REF = "judge/exam-fleet"

@@ -23,7 +23,7 @@ from judge0_operator.aws.circuit import CircuitBreakers
 from judge0_operator.aws.clients import AwsClients, AwsSettings
 from judge0_operator.decide.model import MANAGED_BY, TAG_FLEET_UID, TAG_MANAGED, TAG_SLOT, ProbeResult
 from judge0_operator.observe.ec2 import Ec2Observer, parse_instance, parse_status
-from judge0_operator.sim.world import World
+from judge0_operator.world.world import World
 
 SESSION = boto3.session.Session()  # shared: each new session would parse the EC2 model again (~0.5 s)
 

@@ -18,9 +18,9 @@ from judge0_operator.api.fleet import Judge0Spec
 from judge0_operator.api.policy import ApiProbe, CanaryProbe, Probes, WorkersProbe
 from judge0_operator.decide.model import Ec2Instance
 from judge0_operator.observe.judge0 import Judge0Prober
-from judge0_operator.sim.nodes import NodeView
+from judge0_operator.world.judge0.nodes import NodeView
 
-Judge0Simulator = pytest.importorskip("judge0_operator.sim.judge0").Judge0Simulator
+Judge0Simulator = pytest.importorskip("judge0_operator.world.judge0.server").Judge0Simulator
 
 TOKEN = "tok-9f8e7d6c5b4a-judge0-secret"
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """The Judge0 node simulator over real HTTP on loopback, driven the way the operator's prober drives it.
 
 The simulator's input is a ``NodeDirectory``; here a dict-backed one the test controls (that is the
-contract of ``sim/nodes.py``, not a mock of the code under test).
+contract of ``world/judge0/nodes.py``, not a mock of the code under test).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from judge0_operator.sim.judge0 import Judge0Simulator
-from judge0_operator.sim.nodes import NodeView
+from judge0_operator.world.judge0.nodes import NodeView
+from judge0_operator.world.judge0.server import Judge0Simulator
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -26,7 +26,7 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from judge0_operator.sim.kube import KubeEmulator
+from judge0_operator.world.kube.server import KubeEmulator
 
 GROUP, VERSION, PLURAL = "test.judge0.dev", "v1", "widgets"
 
@@ -834,7 +834,7 @@ async def test_cost_stays_flat_and_history_stays_bounded() -> None:
 
 
 KOPF_OPERATOR = """
-from judge0_operator.sim.loopback import install_guard_if_requested
+from judge0_operator.world.loopback import install_guard_if_requested
 
 install_guard_if_requested()
 

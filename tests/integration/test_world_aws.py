@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fixtures.world import ControlClient, boto_client, wait_for
-from judge0_operator.sim.world import World
+from judge0_operator.world.world import World
 
 BOOT, JUDGE0_START, REBOOT, STOP, TERMINATE = 20.0, 5.0, 15.0, 5.0, 5.0
 RESTART, SSM_COMMAND, VISIBLE = 3.0, 2.0, 60.0

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from fixtures.world import ControlClient
-from judge0_operator.sim.faults import FAULT_SPECS
-from judge0_operator.sim.nodes import NODE_FAULTS
-from judge0_operator.sim.world import World
+from judge0_operator.world.faults import FAULT_SPECS
+from judge0_operator.world.judge0.nodes import NODE_FAULTS
+from judge0_operator.world.world import World
 
 BOOT_AND_START = 25.0
 

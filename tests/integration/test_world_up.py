@@ -18,7 +18,7 @@ import pytest
 from botocore.config import Config
 
 from fixtures.world import ControlClient, wait_for
-from judge0_operator.sim.loopback import ENV_FLAG
+from judge0_operator.world.loopback import ENV_FLAG
 
 INFO_KEYS = {
     "aws_endpoint",

@@ -1,4 +1,4 @@
-"""crd_schema: pruning, defaulting, validation and CEL, worded like kube-apiserver."""
+"""world.kube.validation: pruning, defaulting, validation and CEL, worded like kube-apiserver."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judge0_operator.crd_schema import (
+from judge0_operator.world.kube.validation import (
     FieldError,
     check_crd,
     check_structural,

@@ -4,7 +4,7 @@ and every mutating permission is fenced by the operator's ownership tag.
 The calls are found by scanning the operator's sources for boto3 client methods: every EC2 and
 SSM operation name from botocore's service models, in snake_case, referenced as an attribute
 (``client.run_instances`` — the guarded caller takes the method, it does not call it inline) or
-named to ``get_paginator``/``get_waiter``. The simulated world and the scenario runner (``sim/``,
+named to ``get_paginator``/``get_waiter``. The simulated world and the scenario runner (``world/``,
 ``simulate/``) are test harness, not the operator, and are left out.
 """
 
@@ -27,7 +27,7 @@ from judge0_operator.decide.model import MANAGED_BY, TAG_MANAGED, TAG_RETAINED
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "judge0_operator"
-HARNESS_DIRS = {"sim", "simulate"}
+HARNESS_DIRS = {"world", "simulate"}
 POLICY = json.loads((ROOT / "deploy" / "iam-policy.json").read_text())
 SERVICES = ("ec2", "ssm")
 READ_PREFIXES = ("Describe", "Get", "List")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from judge0_operator.sim.kube_resources import version_priority
-from judge0_operator.sim.kube_selectors import (
+from judge0_operator.world.kube.resources import version_priority
+from judge0_operator.world.kube.selectors import (
     SelectorError,
     field_predicate,
     parse_field_selector,
     parse_label_selector,
 )
-from judge0_operator.sim.kube_store import ApiError, KubeStore, merge_patch
-from judge0_operator.sim.kube_tables import human_duration, jsonpath
+from judge0_operator.world.kube.store import ApiError, KubeStore, merge_patch
+from judge0_operator.world.kube.tables import human_duration, jsonpath
 
 LABELS = {"app": "judge0", "tier": "web", "shard": "3"}
 

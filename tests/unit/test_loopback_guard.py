@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from judge0_operator.sim import loopback
+from judge0_operator.world import loopback
 
 
 def test_guard_refuses_private_address_without_sending():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from judge0_operator.sim.aws_ssm import compose_restart_services
-from judge0_operator.sim.aws_timeline import Timeline
-from judge0_operator.sim.faults import FAULT_SPECS, FaultError, FaultRegistry, target_kind
-from judge0_operator.sim.nodes import NODE_FAULTS
+from judge0_operator.world.aws.ssm import compose_restart_services
+from judge0_operator.world.aws.timeline import Timeline
+from judge0_operator.world.faults import FAULT_SPECS, FaultError, FaultRegistry, target_kind
+from judge0_operator.world.judge0.nodes import NODE_FAULTS
 
 ALL = frozenset({"server", "workers", "db", "redis"})
 

@@ -96,7 +96,7 @@ class Simulation:
 
     # ---- the whole run -------------------------------------------------------------------------
     async def run(self) -> Report:
-        from judge0_operator.sim.world import World, WorldConfig
+        from judge0_operator.world.world import World, WorldConfig
 
         opts = self.options
         self.state.set_phase("starting the world")

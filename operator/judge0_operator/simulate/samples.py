@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from judge0_operator.sim.nodes import NODE_FAULTS
+from judge0_operator.world.judge0.nodes import NODE_FAULTS
 
 LIVE_STATES = frozenset({"pending", "running", "stopping", "stopped"})
 # Faults that leave a node serving everything its users need (or act on the API, not the node).

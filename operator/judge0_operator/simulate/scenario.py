@@ -4,7 +4,7 @@ A scenario is a list of steps ``{at, fault, target, params, clearAt}``. ``at`` a
 seconds on the *scenario clock*, which starts once the fleet is Ready and pauses while a step with
 ``waitForHealthy`` waits for the fleet to be whole again (so faults do not pile up on a slow
 recovery and every fault is measured on its own). A fault is any fault of the world's catalogue
-(``sim/faults.py``) plus a few actions on the fleet itself: ``rollout`` (change the instance
+(``world/faults.py``) plus a few actions on the fleet itself: ``rollout`` (change the instance
 template), ``scale`` (change ``spec.replicas``) and ``burst`` (queue jobs on the nodes at once).
 
 Targets::
@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from judge0_operator.sim.faults import FAULT_SPECS, FaultError, validate_params
+from judge0_operator.world.faults import FAULT_SPECS, FaultError, validate_params
 
 Expectation = Literal["recover", "safety-stop", "survive", "scale-up", "rollout", "observe"]
 FLEET_ACTIONS = ("rollout", "scale", "burst")

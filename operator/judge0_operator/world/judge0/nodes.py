@@ -1,7 +1,7 @@
 """The contract between the world's instance model and the Judge0 node simulator.
 
-The world (``sim/world.py``) knows each instance's EC2 state and the faults injected on it;
-the Judge0 simulator (``sim/judge0.py``) serves the HTTP API and asks this directory, per
+The world (``world/world.py``) knows each instance's EC2 state and the faults injected on it;
+the Judge0 simulator (``world/judge0/server.py``) serves the HTTP API and asks this directory, per
 request, whether the node may answer and which node-level faults it must show.
 """
 

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from judge0_operator.sim.faults import FaultError, FaultNotFound, fault_table
-from judge0_operator.sim.serve import serve_on_loopback
+from judge0_operator.world.faults import FaultError, FaultNotFound, fault_table
+from judge0_operator.world.serve import serve_on_loopback
 
 if TYPE_CHECKING:
-    from judge0_operator.sim.world import World
+    from judge0_operator.world.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -1,6 +1,6 @@
 """Custom resources checked against a CRD's ``openAPIV3Schema`` the way kube-apiserver checks them.
 
-Shared by the simulated API server (``sim/kube.py``) and the manifest tests, so it is pure:
+Shared by the simulated API server (``world/kube/server.py``) and the manifest tests, so it is pure:
 no I/O, no aiohttp. Order follows the API server: prune unknown fields, default (nulls of
 non-nullable fields are dropped or defaulted), then validate. The standard OpenAPI keywords
 are checked by ``jsonschema`` (Draft 4, the dialect of OpenAPI v3.0) on a translation of the

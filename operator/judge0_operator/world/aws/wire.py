@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
-from judge0_operator.sim.aws_timeline import iso
+from judge0_operator.world.aws.timeline import iso
 
 EC2_XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 SSM_CONTENT_TYPE = "application/x-amz-json-1.1"

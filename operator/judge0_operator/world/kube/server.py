@@ -9,7 +9,7 @@ core namespaces/secrets/configmaps/events/pods, events.k8s.io events, coordinati
 CRDs (POSTing one registers its kinds), Kopf's peering CRDs, and every registered custom
 resource with ``/status`` and ``/scale``; CRUD with uid, a global resourceVersion,
 generation, finalizers, 409 on stale writes, merge/JSON patches (failed ``test`` → 422),
-schema validation/defaulting/pruning (``crd_schema``) with 422 field errors; list and watch
+schema validation/defaulting/pruning (``validation``) with 422 field errors; list and watch
 with label/field selectors, ``limit``/``continue``, bookmarks and 410 for a resourceVersion
 older than the bounded history.
 
@@ -33,19 +33,19 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
-from judge0_operator.sim.kube_openapi import (
+from judge0_operator.world.kube.openapi import (
     group_version_document,
     group_version_path,
     index_document,
     schema_name,
 )
-from judge0_operator.sim.kube_resources import (
+from judge0_operator.world.kube.resources import (
     KOPF_PEERING_CRDS,
     ResourceType,
     api_group_document,
     api_resource_list,
 )
-from judge0_operator.sim.kube_store import (
+from judge0_operator.world.kube.store import (
     CLOSED,
     MERGE_PATCH,
     ApiError,
@@ -53,8 +53,8 @@ from judge0_operator.sim.kube_store import (
     Obj,
     bad_request,
 )
-from judge0_operator.sim.kube_tables import table, wants_table
-from judge0_operator.sim.serve import serve_on_loopback
+from judge0_operator.world.kube.tables import table, wants_table
+from judge0_operator.world.serve import serve_on_loopback
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -28,12 +28,12 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from judge0_operator.sim.aws import ACCOUNT_ID, AwsFront, MotoServer, Network, ec2_backend, seed_network
-from judge0_operator.sim.aws_instances import Ec2Model
-from judge0_operator.sim.aws_ssm import SsmModel
-from judge0_operator.sim.aws_timeline import Timeline, iso
-from judge0_operator.sim.faults import Fault, FaultError, FaultRegistry, check_fault, target_kind
-from judge0_operator.sim.nodes import NodeView
+from judge0_operator.world.aws.front import ACCOUNT_ID, AwsFront, MotoServer, Network, ec2_backend, seed_network
+from judge0_operator.world.aws.instances import Ec2Model
+from judge0_operator.world.aws.ssm import SsmModel
+from judge0_operator.world.aws.timeline import Timeline, iso
+from judge0_operator.world.faults import Fault, FaultError, FaultRegistry, check_fault, target_kind
+from judge0_operator.world.judge0.nodes import NodeView
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -168,7 +168,7 @@ class World:
         )
         aws_endpoint = await self.front.start("127.0.0.1", 0)
 
-        from judge0_operator.sim.control import ControlApi
+        from judge0_operator.world.control import ControlApi
 
         self.judge0 = _make_judge0(self, config.auth_token)
         judge0_url = await self.judge0.start("127.0.0.1", 0)
@@ -402,13 +402,13 @@ class World:
 
 # ---- the Judge0 simulator and Kubernetes emulator, written beside this module ---------------------
 def _make_judge0(directory: World, auth_token: str | None) -> Any:
-    from judge0_operator.sim.judge0 import Judge0Simulator
+    from judge0_operator.world.judge0.server import Judge0Simulator
 
     return Judge0Simulator(directory, auth_token=auth_token)
 
 
 def _make_kube(crds: list[dict[str, Any]]) -> Any:
-    from judge0_operator.sim.kube import KubeEmulator
+    from judge0_operator.world.kube.server import KubeEmulator
 
     return KubeEmulator(crds)
 

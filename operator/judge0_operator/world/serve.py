@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from judge0_operator.sim.loopback import is_loopback
+from judge0_operator.world.loopback import is_loopback
 
 
 async def serve_on_loopback(

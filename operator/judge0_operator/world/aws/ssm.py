@@ -13,7 +13,7 @@ world implements ``SendCommand``, ``GetCommandInvocation``, ``ListCommandInvocat
   impaired, zone outage, stopped meanwhile);
 * a successful script that runs ``docker compose restart [services]`` (or ``docker-compose``,
   with or without ``sudo``/``cd … &&``/options) restarts Judge0 on that instance: see
-  ``Ec2Model.restart_judge0`` and the heal table in ``sim/faults.py``.
+  ``Ec2Model.restart_judge0`` and the heal table in ``world/faults.py``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from judge0_operator.sim.aws_instances import Ec2Model, InstanceRecord
-from judge0_operator.sim.aws_timeline import iso
-from judge0_operator.sim.aws_wire import AwsError
-from judge0_operator.sim.faults import COMPOSE_SERVICES
+from judge0_operator.world.aws.instances import Ec2Model, InstanceRecord
+from judge0_operator.world.aws.timeline import iso
+from judge0_operator.world.aws.wire import AwsError
+from judge0_operator.world.faults import COMPOSE_SERVICES
 
 OWN_ACTIONS = frozenset({"SendCommand", "GetCommandInvocation", "ListCommandInvocations", "ListCommands"})
 _SERVICE_ALIASES = {

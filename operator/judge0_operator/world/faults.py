@@ -1,9 +1,9 @@
 """The world's fault catalogue: which faults exist, where they may be aimed, and what heals them.
 
 A fault is aimed at one *target*: an instance id (``i-…``), a zone (``zone:us-east-1a``) or the
-AWS API as a whole (``aws``). Node faults (``sim/nodes.py`` ``NODE_FAULTS``) are shown by the
+AWS API as a whole (``aws``). Node faults (``world/judge0/nodes.py`` ``NODE_FAULTS``) are shown by the
 Judge0 simulator; EC2, SSM, zone and API faults are acted out by the world's AWS side
-(``sim/aws_instances.py``, ``sim/aws_ssm.py``, ``sim/aws.py``).
+(``world/aws/instances.py``, ``world/aws/ssm.py``, ``world/aws/front.py``).
 
 Healing mirrors what the operator's remediation really does on a host:
 
@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from judge0_operator.sim.nodes import NODE_FAULTS
+from judge0_operator.world.judge0.nodes import NODE_FAULTS
 
 TargetKind = Literal["instance", "zone", "aws"]
 ZONE_PREFIX = "zone:"

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judge0_operator.sim import loopback
-from judge0_operator.sim.judge0_catalog import (
+from judge0_operator.world import loopback
+from judge0_operator.world.judge0.catalog import (
     ACCEPTED,
     INTERNAL_ERROR,
     LANGUAGES,
@@ -39,7 +39,7 @@ from judge0_operator.sim.judge0_catalog import (
     TIME_LIMIT_EXCEEDED,
     WRONG_ANSWER,
 )
-from judge0_operator.sim.judge0_submission import Submission
+from judge0_operator.world.judge0.submission import Submission
 
 PYTHON_LANGUAGE_ID = 71
 PLAIN_TEXT_LANGUAGE_ID = 43

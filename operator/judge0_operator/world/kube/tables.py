@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from judge0_operator.sim.kube_resources import ResourceType
+from judge0_operator.world.kube.resources import ResourceType
 
 _NAME_COLUMN = {
     "name": "Name",

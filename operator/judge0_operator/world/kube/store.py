@@ -24,14 +24,13 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from judge0_operator import crd_schema
-from judge0_operator.crd_schema import FieldError
-from judge0_operator.sim.kube_resources import (
+from judge0_operator.world.kube import validation as crd_schema
+from judge0_operator.world.kube.resources import (
     BUILTIN_TYPES,
     ResourceType,
     crd_resource_types,
 )
-from judge0_operator.sim.kube_selectors import (
+from judge0_operator.world.kube.selectors import (
     Predicate,
     SelectorError,
     field_predicate,
@@ -39,6 +38,7 @@ from judge0_operator.sim.kube_selectors import (
     parse_field_selector,
     parse_label_selector,
 )
+from judge0_operator.world.kube.validation import FieldError
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"

@@ -2,7 +2,7 @@
 
 A node's API lives at ``http://127.0.0.1:PORT/<instance-id>/…`` (endpoint template
 ``http://127.0.0.1:PORT/{instance_id}``). Every request asks the world's ``NodeDirectory`` what the
-node looks like *now* (``sim/nodes.py``) and behaves accordingly, reproducing the shapes, status
+node looks like *now* (``world/judge0/nodes.py``) and behaves accordingly, reproducing the shapes, status
 codes and filter order of /work/shared/judge0-api.md.
 
 Deliberate stand-ins and simplifications (each is said here so nobody tunes a probe to them):
@@ -18,7 +18,7 @@ Deliberate stand-ins and simplifications (each is said here so nobody tunes a pr
   ``job_seconds`` plus the real run. ``wait=true`` runs inside the web request, bypassing queue and
   workers (so it passes with every worker dead, exactly the trap the design warns about).
 - Running code: only Python (71) and Plain Text (43) run; other languages finish as 13 Internal
-  Error saying so (see ``judge0_runner``). ``number_of_runs`` is run once; callbacks are never
+  Error saying so (see ``runner``). ``number_of_runs`` is run once; callbacks are never
   called (nothing may leave loopback); ``additional_files`` are accepted and ignored; the 1-second
   submission cache of ``GET /submissions/:token`` is not modelled (answers are always fresh).
 - ``load`` arrivals and ``submit_load`` jobs are *synthetic*: they stand for a student's whole
@@ -55,7 +55,7 @@ from typing import Any
 
 from aiohttp import web
 
-from judge0_operator.sim.judge0_catalog import (
+from judge0_operator.world.judge0.catalog import (
     ABOUT,
     ACCEPTED,
     ACTIVE_LANGUAGES_BY_NAME,
@@ -71,16 +71,16 @@ from judge0_operator.sim.judge0_catalog import (
     VERSION,
     system_info,
 )
-from judge0_operator.sim.judge0_runner import SANDBOX_BROKEN_MESSAGE, CodeRunner, RunResult
-from judge0_operator.sim.judge0_submission import (
+from judge0_operator.world.judge0.nodes import NodeDirectory, NodeView
+from judge0_operator.world.judge0.runner import SANDBOX_BROKEN_MESSAGE, CodeRunner, RunResult
+from judge0_operator.world.judge0.submission import (
     UTF8_ERROR,
     Submission,
     Utf8ConversionError,
     build_submission,
     parse_fields,
 )
-from judge0_operator.sim.nodes import NodeDirectory, NodeView
-from judge0_operator.sim.serve import serve_on_loopback
+from judge0_operator.world.serve import serve_on_loopback
 
 log = logging.getLogger(__name__)
 

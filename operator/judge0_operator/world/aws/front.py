@@ -1,7 +1,7 @@
 """The world's AWS: moto 5.2.5 in server mode behind a small front that adds what moto lacks.
 
 Everything the world adds to moto is listed here (and in docs/simulated-world.md); the code
-lives in this module and the ``aws_*`` modules beside it.
+lives in this module and the modules beside it in ``world/aws/``.
 
 The front (``AwsFront``, aiohttp on 127.0.0.1) is the world's ``aws_endpoint``. Per request it
 
@@ -20,13 +20,13 @@ The front (``AwsFront``, aiohttp on 127.0.0.1) is the world's ``aws_endpoint``. 
    RunInstances with the same token and parameters answers the first call's response again
    (as recorded then); other parameters → ``IdempotentParameterMismatch``;
 6. answers ``DescribeInstanceStatus`` itself (timed states, ``initializing``/``impaired``
-   checks, scheduled events, filters, ``MaxResults``/``NextToken``) — ``aws_instances.py``;
+   checks, scheduled events, filters, ``MaxResults``/``NextToken``) — ``instances.py``;
 7. answers SSM ``SendCommand``/``GetCommandInvocation``/``ListCommandInvocations``/
    ``ListCommands`` itself (targets only the named instances, timed outcomes, fault outcomes,
-   the Judge0 restart effect) — ``aws_ssm.py``;
+   the Judge0 restart effect) — ``ssm.py``;
 8. records every call that names an instance on that instance (``GET /instances``).
 
-Inside moto (``aws_instances.Ec2Model.attach``) the instance actions of the world's one backend
+Inside moto (``instances.Ec2Model.attach``) the instance actions of the world's one backend
 object are wrapped: launch/stop/start/reboot/terminate take time, invalid transitions fail with
 ``IncorrectInstanceState``, and terminated instances disappear after
 ``terminated_visible_seconds``.
@@ -49,10 +49,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from judge0_operator.sim.aws_instances import Ec2Model
-from judge0_operator.sim.aws_ssm import OWN_ACTIONS as SSM_OWN_ACTIONS
-from judge0_operator.sim.aws_ssm import SsmModel
-from judge0_operator.sim.aws_wire import (
+from judge0_operator.world.aws.instances import Ec2Model
+from judge0_operator.world.aws.ssm import OWN_ACTIONS as SSM_OWN_ACTIONS
+from judge0_operator.world.aws.ssm import SsmModel
+from judge0_operator.world.aws.wire import (
     AwsCall,
     AwsError,
     ec2_response,
@@ -61,8 +61,8 @@ from judge0_operator.sim.aws_wire import (
     parse_call,
     ssm_response,
 )
-from judge0_operator.sim.faults import Fault, FaultRegistry
-from judge0_operator.sim.serve import serve_on_loopback
+from judge0_operator.world.faults import Fault, FaultRegistry
+from judge0_operator.world.serve import serve_on_loopback
 
 log = logging.getLogger(__name__)
 

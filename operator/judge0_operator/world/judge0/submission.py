@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from judge0_operator.sim.judge0_catalog import CONFIG_DEFAULTS, IN_QUEUE, LANGUAGES, STATUSES
+from judge0_operator.world.judge0.catalog import CONFIG_DEFAULTS, IN_QUEUE, LANGUAGES, STATUSES
 
 # Serializer attributes: the submissions table's columns in schema order (minus ``id``), then
 # ``status`` and ``language``. ``fields`` output follows this order, not the request's.

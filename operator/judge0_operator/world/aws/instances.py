@@ -32,10 +32,10 @@ from typing import Any, Protocol
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import InstanceState, StateReason
 
-from judge0_operator.sim.aws_timeline import Timeline, iso
-from judge0_operator.sim.aws_wire import AwsCall, AwsError
-from judge0_operator.sim.faults import Fault, FaultError, FaultRegistry
-from judge0_operator.sim.nodes import NODE_FAULTS, NodeView
+from judge0_operator.world.aws.timeline import Timeline, iso
+from judge0_operator.world.aws.wire import AwsCall, AwsError
+from judge0_operator.world.faults import Fault, FaultError, FaultRegistry
+from judge0_operator.world.judge0.nodes import NODE_FAULTS, NodeView
 
 STATE_CODES = {
     "pending": 0,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from judge0_operator.sim.kube_resources import ResourceType
+from judge0_operator.world.kube.resources import ResourceType
 
 _QUERY_PARAMS = (
     ("dryRun", "string"),
