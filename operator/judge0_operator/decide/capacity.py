@@ -21,13 +21,14 @@ Rules, in order (``reason`` in status names the one that won):
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from judge0_operator.api.fleet import Judge0FleetSpec, ScalingStatus
-from judge0_operator.decide.model import FleetObservation
-from judge0_operator.decide.schedule import evaluate_schedules
+from judge0_operator.api.fleet import InstanceStatus, Judge0FleetSpec, Judge0FleetStatus, ScalingStatus
+from judge0_operator.decide.model import EventNote, FleetObservation
+from judge0_operator.decide.schedule import ScheduleError, evaluate_schedules
 from judge0_operator.decide.timeutil import format_time, parse_time
 
 MAX_LAUNCHES_PER_PASS = 5  # EC2 RunInstances request bucket: 5, refilling 2/s
@@ -251,3 +252,38 @@ def next_scaling_check(spec: Judge0FleetSpec, scaling: ScalingStatus, now: datet
         # The count held up by an older, higher recommendation can drop when that one leaves the window.
         moments.extend(moment + window for moment, replicas in recommendations if replicas > latest)
     return min((m for m in moments if m > now), default=None)
+
+
+# --- Phase 3 of a pass: the desired size -----------------------------------------------------
+@dataclass(frozen=True)
+class Size:
+    """The desired count this pass, why, and when it may change on its own."""
+
+    desired: int
+    scaling: ScalingStatus
+    next_check: datetime | None
+    events: tuple[EventNote, ...] = ()
+
+
+def desired_size(
+    spec: Judge0FleetSpec,
+    observation: FleetObservation,
+    previous: Judge0FleetStatus,
+    rows: Collection[InstanceStatus],
+    now: datetime,
+) -> Size:
+    """``desired_replicas`` over the healthy rows; an invalid schedule keeps the previous count.
+
+    Events: ``InvalidSchedule`` — Warning.
+    """
+    healthy = frozenset(r.instance_id for r in rows if r.health == "Healthy")
+    try:
+        scaling = desired_replicas(spec, observation, previous.scaling, healthy_instance_ids=healthy, now=now)
+        next_check = next_scaling_check(spec, scaling, now)
+        events: tuple[EventNote, ...] = ()
+    except ScheduleError as error:
+        keep = previous.desired_replicas if previous.desired_replicas is not None else spec.replicas
+        scaling = ScalingStatus(desired_replicas=keep, reason="InvalidSchedule")
+        next_check = None
+        events = (EventNote("Warning", "InvalidSchedule", f"{error}; keeping {keep} replicas"),)
+    return Size(max(0, scaling.desired_replicas), scaling, next_check, events)

@@ -23,12 +23,14 @@ failure would otherwise skip the cheap rungs of the ladder and report a zone out
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from judge0_operator.api.common import resolve_int_or_percent
+from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
+from judge0_operator.decide.model import EventNote
 from judge0_operator.decide.timeutil import after, format_time, parse_time
 
 ZONE_OUT_COOLDOWN_SECONDS = 600
@@ -112,4 +114,68 @@ def judge_zones(
         recovered=tuple(sorted(was_out - out)),
         fleet_wide=fleet_wide,
         deadlines=tuple(deadlines),
+    )
+
+
+# --- Phases 2 and 4 of a pass: zones, then the fleet-level limits ----------------------------
+def judge_fleet_zones(
+    rows: Collection[InstanceStatus], previous: Judge0FleetStatus, policy: RecoveryPolicySpec, now: datetime
+) -> tuple[ZoneVerdict, tuple[EventNote, ...]]:
+    """Which zones are out after this pass, and the Events for zones going out or coming back.
+
+    Events: ``ZoneOutage`` — Warning; ``ZoneRecovered`` — Normal.
+    """
+    verdict = judge_zones(
+        [(row.zone, row.health) for row in rows],
+        previous_out=previous.zones_out,
+        previous_since=previous.zones_out_since,
+        threshold_percent=policy.safety.zone_outage_threshold,
+        now=now,
+    )
+    events: list[EventNote] = []
+    for zone in verdict.newly_out:
+        members = [r for r in rows if r.zone == zone]
+        bad = sum(r.health == "Unhealthy" for r in members)
+        events.append(
+            EventNote(
+                "Warning",
+                "ZoneOutage",
+                f"zone {zone}: {bad} of {len(members)} instances unhealthy; failing its capacity over to other zones",
+            )
+        )
+    for zone in verdict.recovered:
+        why = (
+            "every zone looks unhealthy: a fleet-wide problem, not a zone outage"
+            if verdict.fleet_wide
+            else "its instances are healthy again, or it stayed empty long enough"
+        )
+        events.append(EventNote("Normal", "ZoneRecovered", f"zone {zone} is no longer out: {why}"))
+    return verdict, tuple(events)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """maxUnhealthy and maxInFlight for this pass, judged before anything is decided."""
+
+    holders: int  # instances holding a slot
+    unhealthy: tuple[str, ...]  # unhealthy holders outside out zones, sorted
+    max_unhealthy: int
+    max_in_flight: int
+
+    @property
+    def restricted(self) -> bool:
+        """Above maxUnhealthy: no remediation at all (launching for missing capacity stays allowed)."""
+        return len(self.unhealthy) > self.max_unhealthy
+
+
+def fleet_limits(
+    policy: RecoveryPolicySpec, holders: Sequence[InstanceStatus], *, desired: int, zones_out: Collection[str]
+) -> Limits:
+    """The limits over the slot holders; unhealthy instances in out zones fail over, so do not count."""
+    unhealthy = sorted(h.instance_id for h in holders if h.health == "Unhealthy" and h.zone not in zones_out)
+    return Limits(
+        holders=len(holders),
+        unhealthy=tuple(unhealthy),
+        max_unhealthy=max_unhealthy(policy, desired),
+        max_in_flight=max_in_flight(policy, desired),
     )
