@@ -1,9 +1,13 @@
-"""``python -m bench [latency|calls|cpu|all] [--quick] [--json FILE]`` — figures, never assertions.
+"""``python -m bench [latency|calls|cpu|failover|traffic|all] [--quick] [--json FILE]`` — figures, never assertions.
 
 (1) latency: detection and recovery p50/p95/max vs. the policy's unhealthyAfterSeconds;
 (2) calls:   AWS API calls per round for 1, 10 and 50 fleets over 100 instances, beside the same
              work done one fleet at a time;
-(3) cpu:     operator CPU seconds per pass and peak RSS at 100, 500 and 1000 instances.
+(3) cpu:     operator CPU seconds per pass and peak RSS at 100, 500 and 1000 instances;
+(4) failover: two replicas with leader election, the leader SIGKILLed / SIGTERMed: p50/max seconds
+             until the other holds the Lease and acts (default timings 15/10/2 s; --quick: 3/2/0.5);
+(5) traffic: rotation lag (Unhealthy → out of the target group and the EndpointSlice) beside
+             detection, and a rollout of 6 with and without client load (the cost of draining).
 Everything runs against the simulated world on loopback (``make bench`` sets the loopback guard).
 """
 
@@ -40,7 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else ""
     )
-    parser.add_argument("what", nargs="?", default="all", choices=("all", "latency", "calls", "cpu"))
+    parser.add_argument(
+        "what", nargs="?", default="all", choices=("all", "latency", "calls", "cpu", "failover", "traffic")
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer repeats, smaller sizes")
     parser.add_argument("--json", help="also write every figure as JSON here")
     parser.add_argument("--speed", type=float, default=20.0, help="world time scale (default 20)")
@@ -69,6 +75,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sizes = [100] if quick else [100, 500, 1000]
         out["cpu"] = await run_cpu(sizes, window=10.0 if quick else 20.0, speed=args.speed, interval=5)
         print(render_cpu(out["cpu"]) + f"\n    ({time.monotonic() - started:.0f}s)\n", flush=True)
+    if args.what in ("all", "failover"):
+        from bench.failover import render_failover, run_failover
+
+        started = time.monotonic()
+        timings = (3.0, 2.0, 0.5) if quick else (15.0, 10.0, 2.0)
+        out["failover"] = await run_failover(kills=2 if quick else 5, speed=args.speed, timings=timings)
+        print(render_failover(out["failover"]) + f"\n    ({time.monotonic() - started:.0f}s)\n", flush=True)
+    if args.what in ("all", "traffic"):
+        from bench.traffic import render_traffic, run_traffic
+
+        started = time.monotonic()
+        out["traffic"] = await run_traffic(repeats=3 if quick else 6, speed=args.speed)
+        print(render_traffic(out["traffic"]) + f"\n    ({time.monotonic() - started:.0f}s)\n", flush=True)
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from judge0_operator.world import loopback
 
 os.environ[loopback.ENV_FLAG] = "1"

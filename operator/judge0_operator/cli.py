@@ -1,4 +1,4 @@
-"""The `judge0-operator` command: run | crds | version | world | simulate | bench.
+"""The `judge0-operator` command: run | crds | version | world | simulate | bench | status.
 
 Each subcommand lives in its own module and is imported lazily, so `judge0-operator version`
 does not pay for Kopf, boto3 or moto.
@@ -45,6 +45,47 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return simulate_main(args)
 
 
+def _cmd_chaos(args: argparse.Namespace) -> int:
+    from judge0_operator.chaos.main import chaos_main
+
+    return chaos_main(args)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from judge0_operator.status.cli import run_status
+
+    return run_status(args)
+
+
+def _add_leader_election_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("leader election (several replicas, one acting)")
+    group.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="act only while holding a coordination.k8s.io Lease; others stand by (default: off, "
+        "for a single local run; the chart turns it on)",
+    )
+    group.add_argument(
+        "--lease-name", default="judge0-operator", help="the Lease's name (default: judge0-operator)"
+    )
+    group.add_argument(
+        "--lease-namespace",
+        default="",
+        help="the Lease's namespace (default: $POD_NAMESPACE, the ServiceAccount's, else default)",
+    )
+    group.add_argument("--lease-duration", type=float, default=15.0, help="seconds (default: 15)")
+    group.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=10.0,
+        help="seconds a leader may go without a confirmed renewal before it exits (default: 10)",
+    )
+    group.add_argument(
+        "--retry-period", type=float, default=2.0, help="seconds between Lease requests (default: 2)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="judge0-operator", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--liveness",
         default="http://0.0.0.0:8080/healthz",
-        help="Kopf liveness endpoint URL (empty string disables)",
+        help="Kopf liveness endpoint URL (empty string disables); with --leader-election the election "
+        "serves it, plus /readyz (ready while leading or standing by)",
     )
     p.add_argument("--verbose", action="store_true", help="debug logging")
+    _add_leader_election_arguments(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
@@ -97,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--speed", type=float, default=1.0, help="time scale: 10 makes boots 10x faster")
     up.add_argument(
         "--client-tokens",
-        action="store_true",
-        help="honour RunInstances ClientToken idempotency (moto does not; off by default)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="honour RunInstances ClientToken idempotency as EC2 does (default; --no-client-tokens: as moto)",
     )
     up.add_argument("--seed", type=int, default=None, help="seed for deterministic ids")
     up.set_defaults(func=_cmd_world)
@@ -122,7 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="compress the timings of a --policy too (the built-in policy is always compressed)",
     )
     p.add_argument("--work-dir", help="where the operator and world logs go (default: a temp dir)")
+    p.add_argument(
+        "--client-rate",
+        type=float,
+        default=None,
+        help="student submissions per second through the fleet's published front (default 1; 0: off)",
+    )
     p.set_defaults(func=_cmd_simulate)
+
+    from judge0_operator.chaos.main import add_chaos_arguments
+    from judge0_operator.status.cli import add_status_arguments
+
+    p = sub.add_parser("chaos", help="crash-point sweep and API faults against the real operator; a table")
+    add_chaos_arguments(p)
+    p.set_defaults(func=_cmd_chaos)
+
+    p = sub.add_parser("status", help="a terminal summary of Judge0Fleets: conditions, instances, signals")
+    add_status_arguments(p)
+    p.set_defaults(func=_cmd_status)
     return parser
 
 
@@ -130,6 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_guard_if_requested()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
+
+
+def kubectl_plugin_main(argv: Sequence[str] | None = None) -> int:
+    """``kubectl judge0 status …``: kubectl runs the ``kubectl-judge0`` executable (plugin convention)."""
+    install_guard_if_requested()
+    from judge0_operator.status.cli import plugin_main
+
+    return plugin_main(argv)
 
 
 if __name__ == "__main__":

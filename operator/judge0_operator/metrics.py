@@ -104,6 +104,122 @@ RECONCILE_DURATION = Histogram(
     registry=REGISTRY,
 )
 
+# --- recovery figures and fleet state (fed by judge0_operator.telemetry from each pass's status) ---
+_DETECT_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
+_RECOVER_BUCKETS = (5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+TIME_TO_DETECT = Histogram(
+    f"{_PREFIX}_time_to_detect_seconds",
+    "First bad observation of a signal to the instance judged Unhealthy, by that signal.",
+    ["namespace", "fleet", "signal"],
+    buckets=_DETECT_BUCKETS,
+    registry=REGISTRY,
+)
+TIME_TO_RECOVER = Histogram(
+    f"{_PREFIX}_time_to_recover_seconds",
+    "Instance judged Unhealthy to Healthy again (or replaced), by the rung that did it.",
+    ["namespace", "fleet", "outcome"],
+    buckets=_RECOVER_BUCKETS,
+    registry=REGISTRY,
+)
+REMEDIATION_OUTCOMES = Counter(
+    f"{_PREFIX}_remediation_outcomes",
+    "How incidents ended: the rung that recovered the instance (RestartJudge0, RebootInstance, Start,"
+    " ReplaceInstance), NoAction, GaveUp, or Removed (gone without a replacement).",
+    ["namespace", "fleet", "outcome"],
+    registry=REGISTRY,
+)
+UNHEALTHY_SIGNALS = Gauge(
+    f"{_PREFIX}_unhealthy_signals",
+    "Instances Unhealthy on a signal (ec2, api, workers, canary).",
+    ["namespace", "fleet", "signal"],
+    registry=REGISTRY,
+)
+INSTANCE_DIAGNOSES = Gauge(
+    f"{_PREFIX}_instance_diagnoses",
+    "Instances per diagnosis (RedisDown, SandboxBroken, DiskPressure, …; the README's table).",
+    ["namespace", "fleet", "diagnosis"],
+    registry=REGISTRY,
+)
+GAVE_UP_INSTANCES = Gauge(
+    f"{_PREFIX}_gave_up_instances",
+    "Instances remediation gave up on (maxRetries or the ladder exhausted): left for a human.",
+    ["namespace", "fleet"],
+    registry=REGISTRY,
+)
+FLEET_CONDITION = Gauge(
+    f"{_PREFIX}_fleet_condition",
+    "1 for each condition of a fleet, labelled with its current status and reason.",
+    ["namespace", "fleet", "condition", "status", "reason"],
+    registry=REGISTRY,
+)
+HEALTHY_REPLICA_SECONDS = Counter(
+    f"{_PREFIX}_fleet_healthy_replica_seconds",
+    "Healthy replica-seconds (healthy capped at desired): divided by desired replica-seconds, the availability.",
+    ["namespace", "fleet"],
+    registry=REGISTRY,
+)
+DESIRED_REPLICA_SECONDS = Counter(
+    f"{_PREFIX}_fleet_desired_replica_seconds",
+    "Desired replica-seconds.",
+    ["namespace", "fleet"],
+    registry=REGISTRY,
+)
+FLEET_AVAILABILITY = Gauge(
+    f"{_PREFIX}_fleet_availability",
+    "Healthy ÷ desired replica-seconds since this operator process started watching the fleet (0-1).",
+    ["namespace", "fleet"],
+    registry=REGISTRY,
+)
+# --- traffic: rotation and drains (decide/traffic.py, decide/drain.py; reported by controller/traffic.py) ---
+_DRAIN_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
+FLEET_IN_ROTATION = Gauge(
+    f"{_PREFIX}_fleet_in_rotation",
+    "Instances in rotation: registered in every target group of the fleet and ready in its EndpointSlice.",
+    ["namespace", "fleet"],
+    registry=REGISTRY,
+)
+DRAIN_SECONDS = Histogram(
+    f"{_PREFIX}_drain_seconds",
+    "Leaving rotation to the interrupting action, by how the drain ended (drained, timed-out, deadline, broken).",
+    ["namespace", "fleet", "outcome"],
+    buckets=_DRAIN_BUCKETS,
+    registry=REGISTRY,
+)
+DRAIN_TIMEOUTS = Counter(
+    f"{_PREFIX}_drain_timeouts",
+    "Drains that ended at drain.timeoutSeconds (or a hard deadline) with work still queued or running.",
+    ["namespace", "fleet"],
+    registry=REGISTRY,
+)
+_PER_FLEET: tuple[tuple[Gauge | Counter | Histogram, tuple[str, ...]], ...] = (
+    (FLEET_IN_ROTATION, ("namespace", "fleet")),
+    (DRAIN_SECONDS, ("namespace", "fleet", "outcome")),
+    (DRAIN_TIMEOUTS, ("namespace", "fleet")),
+    (TIME_TO_DETECT, ("namespace", "fleet", "signal")),
+    (TIME_TO_RECOVER, ("namespace", "fleet", "outcome")),
+    (REMEDIATION_OUTCOMES, ("namespace", "fleet", "outcome")),
+    (UNHEALTHY_SIGNALS, ("namespace", "fleet", "signal")),
+    (GAVE_UP_INSTANCES, ("namespace", "fleet")),
+    (INSTANCE_DIAGNOSES, ("namespace", "fleet", "diagnosis")),
+    (FLEET_CONDITION, ("namespace", "fleet", "condition", "status", "reason")),
+    (HEALTHY_REPLICA_SECONDS, ("namespace", "fleet")),
+    (DESIRED_REPLICA_SECONDS, ("namespace", "fleet")),
+    (FLEET_AVAILABILITY, ("namespace", "fleet")),
+)
+
+# --- leader election (controller/leadership.py) ---
+LEADER = Gauge(
+    f"{_PREFIX}_leader",
+    "1 while this replica holds the leader-election Lease and acts, else 0 (standing by).",
+    registry=REGISTRY,
+)
+LEADERSHIP_CHANGES = Counter(
+    f"{_PREFIX}_leadership_changes",
+    "Times this replica became the leader or stopped being it (lost or released the Lease).",
+    registry=REGISTRY,
+)
+
 
 def watch_circuit(region: str, operation: str, breaker: CircuitBreaker) -> None:
     """Export a breaker's state, read at scrape time (so half-open shows without a call)."""
@@ -131,3 +247,20 @@ def forget_fleet(namespace: str, fleet: str) -> None:
     for gauge in (FLEET_REPLICAS_DESIRED, FLEET_REPLICAS_READY, FLEET_REPLICAS_HEALTHY, UNHEALTHY_INSTANCES):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, fleet)
+    for metric, labelnames in _PER_FLEET:
+        for values in _fleet_children(metric, labelnames, namespace, fleet):
+            with contextlib.suppress(KeyError):
+                metric.remove(*values)
+
+
+def _fleet_children(
+    metric: Gauge | Counter | Histogram, labelnames: tuple[str, ...], namespace: str, fleet: str
+) -> set[tuple[str, ...]]:
+    """Label values of every child of ``metric`` that belongs to this fleet (read via collect())."""
+    found = set()
+    for family in metric.collect():
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("namespace") == namespace and labels.get("fleet") == fleet:
+                found.add(tuple(labels[name] for name in labelnames))
+    return found

@@ -192,13 +192,18 @@ def test_every_optional_feature_renders_when_enabled(helm: Path, tmp_path: Path)
     assert kinds >= {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
                      "Deployment", "Service", "ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"}
     default_kinds = {d["kind"] for d in template(helm, tmp_path)}
-    assert not default_kinds & {"Service", "ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"}
+    assert not default_kinds & {"Service", "ServiceMonitor", "NetworkPolicy"}  # the PDB is on: 2 replicas
 
 
 # --- RBAC --------------------------------------------------------------------------------------------
 
 def _rules(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [rule for d in docs if d["kind"] in ("Role", "ClusterRole") for rule in d["rules"]]
+
+
+def _without_leader_election(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Lease Role/RoleBinding in the release namespace is checked in test_chart_leader.py."""
+    return [d for d in docs if not d["metadata"]["name"].endswith("-leader-election")]
 
 
 def _permissions(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -224,12 +229,43 @@ def test_rbac_grants_exactly_what_the_operator_uses(rendered) -> None:
            for v in ("get", "list", "watch", "patch", "update")}
     status = {("judge0.dev", f"{r}/status", v) for r in ("judge0fleets", "recoverypolicies")
               for v in ("get", "patch", "update")}
-    namespaced = own | status | {("judge0.dev", "judge0fleets/finalizers", "update"),
-                                 ("", "events", "create"), ("", "secrets", "get")}
+    # spec.traffic.service: controller/endpoints.py reads, creates, merge-patches and deletes them.
+    published = {(group, resource, v) for group, resource in (("", "services"), ("discovery.k8s.io", "endpointslices"))
+                 for v in ("get", "create", "patch", "delete")}
+    namespaced = own | status | published | {("judge0.dev", "judge0fleets/finalizers", "update"),
+                                             ("", "events", "create"), ("", "secrets", "get")}
     crd_discovery = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
-    for role in by_kind(docs, "Role") + by_kind(docs, "ClusterRole"):
+    for role in _without_leader_election(by_kind(docs, "Role")) + by_kind(docs, "ClusterRole"):
         expected = namespaced | (crd_discovery if role["kind"] == "ClusterRole" else set())
         assert _permissions(role["rules"]) == expected, (name, role["kind"])
+
+
+# The operator's own kubernetes-client calls on core objects (Kopf's watching is covered above).
+_CLIENT_CALL = re.compile(r"\.(read|create|patch|delete|list|replace)_namespaced_(secret|service|endpoint_slice)\b")
+_CLIENT_RESOURCE = {"secret": ("", "secrets"), "service": ("", "services"),
+                    "endpoint_slice": ("discovery.k8s.io", "endpointslices")}
+_CLIENT_VERB = {"read": "get", "create": "create", "patch": "patch", "delete": "delete", "list": "list",
+                "replace": "update"}
+
+
+def _client_calls() -> set[tuple[str, str, str]]:
+    package = ROOT / "operator" / "judge0_operator"
+    found = set()
+    for path in package.rglob("*.py"):
+        if {"world", "simulate"} & set(path.relative_to(package).parts):
+            continue
+        for verb, kind in _CLIENT_CALL.findall(path.read_text()):
+            found.add((*_CLIENT_RESOURCE[kind], _CLIENT_VERB[verb]))
+    return found
+
+
+def test_rbac_on_core_objects_is_exactly_the_calls_the_code_makes(rendered) -> None:
+    """Secrets, Services and EndpointSlices: every call the code makes is granted, every grant is called."""
+    _, docs = rendered
+    calls = _client_calls()
+    assert ("discovery.k8s.io", "endpointslices", "create") in calls  # the scan works
+    granted = {p for p in _permissions(_rules(docs)) if p[1] in ("secrets", "services", "endpointslices")}
+    assert granted == calls
 
 
 def test_secrets_are_read_only_and_nothing_else_is_sensitive(rendered) -> None:
@@ -237,15 +273,17 @@ def test_secrets_are_read_only_and_nothing_else_is_sensitive(rendered) -> None:
     perms = _permissions(_rules(docs))
     assert {v for g, r, v in perms if r == "secrets"} == {"get"}
     resources = {r for _, r, _ in perms}
-    # No peering (the operator is standalone), no Leases, no namespaces, no pods or exec.
-    assert not resources & {"kopfpeerings", "clusterkopfpeerings", "leases", "namespaces", "pods",
+    # No peering (Kopf is standalone), no namespaces, no pods or exec. (Leases: test_chart_leader.py.)
+    assert not resources & {"kopfpeerings", "clusterkopfpeerings", "namespaces", "pods",
                             "pods/exec", "serviceaccounts/token", "configmaps"}
-    assert not {v for _, _, v in perms} & {"delete", "deletecollection", "escalate", "bind", "impersonate"}
+    assert not {v for _, _, v in perms} & {"deletecollection", "escalate", "bind", "impersonate"}
+    # delete only what the operator publishes for a fleet (and deletes only when the fleet owns it)
+    assert {r for _, r, v in perms if v == "delete"} == {"services", "endpointslices"}
 
 
 def test_all_namespaces_mode_uses_one_cluster_role(helm: Path, tmp_path: Path) -> None:
     docs = template(helm, tmp_path)
-    assert not by_kind(docs, "Role") and not by_kind(docs, "RoleBinding")
+    assert not _without_leader_election(by_kind(docs, "Role") + by_kind(docs, "RoleBinding"))
     role, binding = the(docs, "ClusterRole"), the(docs, "ClusterRoleBinding")
     sa = the(docs, "ServiceAccount")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -260,7 +298,8 @@ def test_watched_namespaces_get_a_role_each_and_nothing_cluster_scoped(helm: Pat
     watched = ["team-a", "team-b", "team-c"]
     docs = template(helm, tmp_path, {"watchNamespaces": watched})
     assert not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding")
-    roles, bindings = by_kind(docs, "Role"), by_kind(docs, "RoleBinding")
+    roles = _without_leader_election(by_kind(docs, "Role"))
+    bindings = _without_leader_election(by_kind(docs, "RoleBinding"))
     assert sorted(r["metadata"]["namespace"] for r in roles) == watched
     assert sorted(b["metadata"]["namespace"] for b in bindings) == watched
     sa = the(docs, "ServiceAccount")["metadata"]["name"]
@@ -286,8 +325,8 @@ def _deployment(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, A
 def test_pod_security_settings(rendered) -> None:
     _, docs = rendered
     deployment, pod, container = _deployment(docs)
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2  # leader election: one acts, one stands by
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     psc, csc = pod["securityContext"], container["securityContext"]
     assert psc["runAsNonRoot"] is True and csc["runAsNonRoot"] is True
     assert isinstance(psc["runAsUser"], int) and psc["runAsUser"] > 0
@@ -393,7 +432,7 @@ def test_crds_are_rendered_with_include_crds(helm: Path, tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("args", "field"), [
     (["--set", "replicaCount=abc"], "replicaCount"),
-    (["--set", "replicaCount=2"], "replicaCount"),
+    (["--set", "replicaCount=2", "--set", "leaderElection.enabled=false"], "replicaCount"),
     (["--set", "image.tag=latest"], "image/tag"),
     (["--set", "image.digest=sha1:abc"], "image/digest"),
     (["--set", "securityContext.readOnlyRootFilesystem=false"], "readOnlyRootFilesystem"),
@@ -425,7 +464,7 @@ def test_values_schema_is_valid_json_schema() -> None:
 
 
 # Blocks passed to Kubernetes verbatim (toYaml): commented as a whole, their fields are the API's.
-VERBATIM_BLOCKS = ("livenessProbe.", "resources.", "podSecurityContext.", "securityContext.",
+VERBATIM_BLOCKS = ("livenessProbe.", "readinessProbe.", "resources.", "podSecurityContext.", "securityContext.",
                    "networkPolicy.dns.podLabels.")
 
 
@@ -590,7 +629,8 @@ def test_kind_demo_script_runs_to_the_end_with_stubbed_tools(helm: Path, tmp_pat
     container = _deployment(docs)[2]
     assert container["image"] == "judge0-operator:dev" and container["imagePullPolicy"] == "Never"
     assert build_parser().parse_args(["run", *container["args"]]).aws_endpoint == "http://172.18.0.1:5000"
-    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                  if "secretKeyRef" in e.get("valueFrom", {})}
     assert set(secret_env) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
 

@@ -63,10 +63,19 @@ def e2e_kube(e2e_world: WorldThread) -> Iterator[KubeClient]:
 def e2e(
     e2e_world: WorldThread, e2e_kube: KubeClient, e2e_operator: OperatorHandle, request: pytest.FixtureRequest
 ) -> Iterator[E2E]:
-    """The helper for one test, in its own namespace; cleans up after the test (see the module doc)."""
+    """The helper for one test, in its own namespace; cleans up after the test (see the module doc).
+    ``@pytest.mark.world_config(client_tokens=False)`` changes world settings for the one test."""
+    marker = request.node.get_closest_marker("world_config")
+    changed = dict(marker.kwargs) if marker else {}
+    world = e2e_world.world
+    before = {name: getattr(world.config, name) for name in changed}
+    if changed:
+        e2e_world.call(lambda: world.configure(**changed))
     helper = E2E(e2e_world, e2e_kube, e2e_operator, _namespace_for(request.node.name))
     helper.clear_faults()
     yield helper
+    if before:
+        e2e_world.call(lambda: world.configure(**before))
     problems = helper.cleanup()
     if problems:
         pytest.fail("cleanup: " + "\n".join(problems), pytrace=False)

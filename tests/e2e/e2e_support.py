@@ -49,6 +49,7 @@ FAST_POLICY: dict[str, Any] = {
         "api": {"intervalSeconds": 1, "timeoutSeconds": 1, "unhealthyAfterSeconds": 2},
         "workers": {"intervalSeconds": 1, "timeoutSeconds": 1, "unhealthyAfterSeconds": 2},
         "canary": {"intervalSeconds": 5, "timeoutSeconds": 5, "unhealthyAfterSeconds": 5},
+        "disk": {"enabled": False},  # its SSM df would show among an instance's calls; test_e2e_diagnosis turns it on
     },
     "remediation": {
         "ladder": [

@@ -83,7 +83,7 @@ def test_fault_lifecycle(world_control, serving_instance):
         ({"target": "zone:mars-1a", "fault": "zone-outage"}, "unknown zone 'mars-1a'"),
         ({"target": "zone:us-east-1a", "fault": "instance-stopped"}, "cannot target zone"),
         ({"target": "zone:us-east-1a", "fault": "throttle"}, "valid targets: aws"),
-        ({"target": "aws", "fault": "judge0-down"}, "valid targets: instance, zone"),
+        ({"target": "aws", "fault": "judge0-down"}, "valid targets: image, instance, zone"),
         ({"target": "aws", "fault": "throttle", "params": {"rate": 2}}, "params.rate"),
         ({"target": "aws", "fault": "throttle", "params": {"rat": 0.5}}, "params.rat"),
         ({"target": "zone:us-east-1a", "fault": "load", "params": {}}, "params.jobsPerSecond"),
@@ -159,7 +159,9 @@ def test_instances_view_shows_what_happened(world, world_ec2, world_control, ser
 def test_calls_and_reset(world, world_ec2, world_control):
     world_ec2.describe_instances()
     world_ec2.describe_vpcs()
-    assert world_control.get("/calls") == {
+    calls = world_control.get("/calls")
+    assert list(calls.pop("by_agent").values()) == [{"DescribeInstances": 1, "DescribeVpcs": 1}]  # one client
+    assert calls == {
         "total": 2,
         "by_action": {"DescribeInstances": 1, "DescribeVpcs": 1},
         "injected_errors": {},

@@ -7,7 +7,7 @@ carrying status and optionally applying outcomes, so a scenario reads as a timel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from judge0_operator.decide.model import (
     Launch,
     ProbeResult,
     ScheduledEvent,
+    TargetGroupHealth,
     Terminate,
 )
 from judge0_operator.decide.plan import Plan, plan
@@ -84,6 +85,10 @@ class Node:
     available_workers: int | None = 2
     version: str | None = "1.13.1"
     probed_at: datetime | None = None  # defaults to the observation time
+    queued: int = 0  # /workers: waiting (drains)
+    running: int | None = None  # /workers: working; None: not reported
+    private_ip: str = "10.0.0.1"
+    not_before: datetime | None = None  # the scheduled events' NotBefore
 
     def but(self, **changes: Any) -> Node:
         return replace(self, **changes)
@@ -98,7 +103,8 @@ def _probe(signal: Any, value: Any, node: Node, now: datetime) -> ProbeResult | 
         observed_at=node.probed_at or now,
         detail="ok" if value else ("connection refused" if value is False else "inconclusive"),
         available_workers=node.available_workers if signal == "workers" else None,
-        queue_size=0 if signal == "workers" else None,
+        queue_size=node.queued if signal == "workers" else None,
+        working=node.running if signal == "workers" else None,
         version=node.version if signal == "api" else None,
     )
 
@@ -114,14 +120,14 @@ def observe_node(node: Node, now: datetime) -> InstanceObservation:
         subnet_id=SUBNETS[node.zone],
         instance_type="c6i.large",
         launch_time=node.launched,
-        private_ip="10.0.0.1",
+        private_ip=node.private_ip,
         tags=tags,
     )
     checks = (
         Ec2Health(
             instance_status=node.instance_check,  # type: ignore[arg-type]
             system_status=node.system_check,  # type: ignore[arg-type]
-            events=tuple(ScheduledEvent(code=code) for code in node.events),
+            events=tuple(ScheduledEvent(code=code, not_before=node.not_before) for code in node.events),
         )
         if node.ec2
         else None
@@ -135,13 +141,21 @@ def observe_node(node: Node, now: datetime) -> InstanceObservation:
     return InstanceObservation(instance=instance, ec2=checks, probes=probes)  # type: ignore[arg-type]
 
 
-def seen(now: datetime, nodes: Iterable[Node], *, complete: bool = True, error: str | None = None) -> FleetObservation:
+def seen(
+    now: datetime,
+    nodes: Iterable[Node],
+    *,
+    complete: bool = True,
+    error: str | None = None,
+    target_groups: Mapping[str, TargetGroupHealth] | None = None,
+) -> FleetObservation:
     return FleetObservation(
         observed_at=now,
         instances=tuple(observe_node(n, now) for n in nodes),
         complete=complete,
         error=error,
         zones=dict(ZONE_OF_SUBNET),
+        target_groups=dict(target_groups or {}),
     )
 
 

@@ -1,8 +1,8 @@
 """deploy/iam-policy.json against the code: every AWS call it makes is allowed, nothing else is,
 and every mutating permission is fenced by the operator's ownership tag.
 
-The calls are found by scanning the operator's sources for boto3 client methods: every EC2 and
-SSM operation name from botocore's service models, in snake_case, referenced as an attribute
+The calls are found by scanning the operator's sources for boto3 client methods: every EC2, SSM
+and ELBv2 operation name from botocore's service models, in snake_case, referenced as an attribute
 (``client.run_instances`` — the guarded caller takes the method, it does not call it inline) or
 named to ``get_paginator``/``get_waiter``. The simulated world and the scenario runner (``world/``,
 ``simulate/``) are test harness, not the operator, and are left out.
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "judge0_operator"
 HARNESS_DIRS = {"world", "simulate"}
 POLICY = json.loads((ROOT / "deploy" / "iam-policy.json").read_text())
-SERVICES = ("ec2", "ssm")
+SERVICES = {"ec2": "ec2", "ssm": "ssm", "elbv2": "elasticloadbalancing"}  # client name -> IAM prefix
 READ_PREFIXES = ("Describe", "Get", "List")
 # Permissions no client method names: RunInstances needs them when its request carries
 # TagSpecifications (ec2:CreateTags) or an IamInstanceProfile (iam:PassRole).
@@ -39,17 +39,28 @@ IMPLIED_BY_REQUEST_FIELD = {"ec2:CreateTags": "TagSpecifications", "iam:PassRole
 # --- what the code calls -----------------------------------------------------------------------------
 
 @cache
-def operations() -> dict[str, str]:
-    """snake_case method name -> IAM action, for every EC2 and SSM operation."""
+def _all_operations() -> dict[str, frozenset[str]]:
+    """snake_case method name -> the IAM actions of every client that has a method of that name."""
     session = botocore.session.get_session()
-    names: dict[str, str] = {}
-    for service in SERVICES:
+    names: dict[str, set[str]] = {}
+    for service, prefix in SERVICES.items():
         model = session.get_service_model(service)
         for op in model.operation_names:
-            snake = botocore.xform_name(op)
-            assert snake not in names, f"{snake} is ambiguous between services"
-            names[snake] = f"{service}:{op}"
-    return names
+            names.setdefault(botocore.xform_name(op), set()).add(f"{prefix}:{op}")
+    return {snake: frozenset(actions) for snake, actions in names.items()}
+
+
+@cache
+def operations() -> dict[str, str]:
+    """snake_case method name -> IAM action, for every operation whose name one client alone has."""
+    return {snake: next(iter(a)) for snake, a in _all_operations().items() if len(a) == 1}
+
+
+@cache
+def ambiguous_operations() -> dict[str, frozenset[str]]:
+    """Method names several clients share (``describe_tags``: EC2 and ELBv2): the scan cannot tell
+    which service such a call goes to, so the operator must not use them (a test checks)."""
+    return {snake: a for snake, a in _all_operations().items() if len(a) > 1}
 
 
 def operator_sources() -> Iterator[Path]:
@@ -119,7 +130,8 @@ def ownership_condition(statement: dict[str, Any]) -> str | None:
     """The condition key that pins the ownership tag to the operator's value, if any."""
     for key, value in conditions(statement).items():
         prefix, _, tag = key.partition("/")
-        if prefix in ("aws:RequestTag", "aws:ResourceTag", "ec2:ResourceTag", "ssm:resourceTag") \
+        if prefix in ("aws:RequestTag", "aws:ResourceTag", "ec2:ResourceTag", "ssm:resourceTag",
+                      "elasticloadbalancing:ResourceTag") \
                 and tag == TAG_MANAGED and value == MANAGED_BY:
             return prefix
     return None
@@ -135,15 +147,31 @@ def test_policy_is_well_formed() -> None:
         assert statement["Effect"] == "Allow"
         assert not {"NotAction", "NotResource", "Principal"} & statement.keys(), statement["Sid"]
         for action in as_list(statement["Action"]):
-            assert re.fullmatch(r"(ec2|ssm|iam):[A-Z][A-Za-z]+", action), f"{statement['Sid']}: {action}"
+            assert re.fullmatch(r"(ec2|ssm|iam|elasticloadbalancing):[A-Z][A-Za-z]+", action), (
+                f"{statement['Sid']}: {action}"
+            )
         for arn in as_list(statement["Resource"]):
             assert arn == "*" or arn.startswith("arn:aws:"), arn
 
 
 def test_the_scan_finds_the_operators_aws_calls() -> None:
-    """Guard the scanner itself: the operator launches, terminates and reads instances."""
+    """Guard the scanner itself: the operator launches, terminates and reads instances, and keeps
+    target groups following rotation."""
     called = called_actions()
     assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:DescribeInstances"} <= called.keys(), called
+    assert {
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:RegisterTargets",
+        "elasticloadbalancing:DeregisterTargets",
+    } <= called.keys(), called
+
+
+def test_the_operator_calls_no_method_name_several_clients_share() -> None:
+    """Otherwise the scan could not tell which permission the call needs."""
+    alternatives = "|".join(sorted(ambiguous_operations(), key=len, reverse=True))
+    pattern = re.compile(rf"\.({alternatives})\b|get_(?:paginator|waiter)\(\s*[\"']({alternatives})[\"']")
+    used = {m.group(1) or m.group(2) for path in operator_sources() for m in pattern.finditer(path.read_text())}
+    assert not used, {name: sorted(ambiguous_operations()[name]) for name in used}
 
 
 def test_every_aws_call_in_the_code_is_allowed() -> None:
@@ -209,6 +237,17 @@ def test_lifecycle_actions_require_the_tag_on_the_instance() -> None:
             if any(resource_type(r) == "instance" for r in as_list(statement["Resource"])):
                 expected = "ssm:resourceTag" if action.startswith("ssm:") else "ec2:ResourceTag"
                 assert ownership_condition(statement) == expected, (action, statement["Sid"])
+
+
+def test_target_changes_require_the_tag_on_the_target_group() -> None:
+    """RegisterTargets/DeregisterTargets act on a target group (the instance named is not checked by
+    IAM): only target groups, only those tagged for the operator."""
+    for action in ("elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"):
+        found = allowing(action)
+        assert found, action
+        for statement in found:
+            assert {resource_type(r) for r in as_list(statement["Resource"])} == {"targetgroup"}, statement["Sid"]
+            assert ownership_condition(statement) == "elasticloadbalancing:ResourceTag", statement["Sid"]
 
 
 def test_launch_tags_match_the_request_tag_condition() -> None:

@@ -39,7 +39,9 @@ def test_new_fleet_announces_only_bad_conditions():
     assert set(reasons(result)) >= {"ReadyFalse", "AvailableFalse"}
     assert "RemediationAllowedTrue" not in reasons(result) and "CloudAPIReadyTrue" not in reasons(result)
     types = [c.type for c in result.status.conditions]
-    assert types == ["Ready", "Available", "Progressing", "Degraded", "RemediationAllowed", "CloudAPIReady"]
+    assert types == [
+        "Ready", "Available", "Progressing", "Degraded", "RemediationAllowed", "CloudAPIReady", "Configured"
+    ]
     progressing = condition(result.status, "Progressing")
     assert (progressing.status, progressing.reason) == ("True", "Launching")
 

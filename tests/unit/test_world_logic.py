@@ -38,7 +38,7 @@ def test_restart_commands_are_recognised(commands, services):
 
 def test_every_node_fault_can_target_instances_and_zones():
     for name in NODE_FAULTS:
-        assert FAULT_SPECS[name].targets == {"instance", "zone"}
+        assert {"instance", "zone"} <= FAULT_SPECS[name].targets <= {"instance", "zone", "image"}
 
 
 @pytest.mark.parametrize(

@@ -83,4 +83,13 @@ each per-namespace Role, so both modes grant exactly the same namespaced permiss
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+# spec.traffic.service: each fleet's selector-less Service and its EndpointSlice, owned by the fleet
+# (deleting the fleet leaves them to the garbage collector); deleted by the operator only when a
+# fleet turns the Service off, and only if the fleet owns them. No list, no watch.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "create", "patch", "delete"]
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}

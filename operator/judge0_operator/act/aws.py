@@ -4,6 +4,7 @@ Every call goes through the region's circuit breaker (open → no call, outcome 
 and token budget, and every failure is classified (``aws/errors.py``) so the planner knows
 whether to retry, fail over or wait for a spec change. ``RunInstances`` carries the planner's
 deterministic ``ClientToken`` and subnet, and tags the instance and its volumes with ownership.
+With leader election every mutating call first passes the lease fence (``aws/guarded.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from judge0_operator.aws.budget import ApiBudget
 from judge0_operator.aws.circuit import CircuitBreakers
 from judge0_operator.aws.clients import AwsClients
 from judge0_operator.aws.errors import ClassifiedError, classify
-from judge0_operator.aws.guarded import AwsCallError, CircuitOpenError, GuardedCaller
+from judge0_operator.aws.guarded import AwsCallError, CircuitOpenError, Fence, FencedError, GuardedCaller
 from judge0_operator.decide.model import (
     MANAGED_BY,
     TAG_ATTEMPT,
@@ -31,6 +32,7 @@ from judge0_operator.decide.model import (
     TAG_TEMPLATE,
     Action,
     ActionOutcome,
+    CleanDisk,
     Launch,
     Reboot,
     RestartJudge0,
@@ -163,12 +165,13 @@ class AwsActuator:
         budget: ApiBudget,
         ssm_poll_seconds: float = 1.0,
         terminate_batch: int = TERMINATE_BATCH,
+        fence: Fence | None = None,
     ) -> None:
         self.region = region
         self.ssm_poll_seconds = ssm_poll_seconds
         self.terminate_batch = max(1, min(terminate_batch, TERMINATE_BATCH))
         self._clients = clients
-        self._caller = GuardedCaller(region, circuit=circuit, budget=budget)
+        self._caller = GuardedCaller(region, circuit=circuit, budget=budget, fence=fence)
         self._budget = budget
 
     async def execute(
@@ -181,6 +184,8 @@ class AwsActuator:
         template_hash: str,
         restart_command: str,
         ssm_timeout_seconds: float,
+        requeue_command: str = "",
+        cleanup_timeout_seconds: float = 300.0,
     ) -> ActionOutcome:
         """Carry out one action; never raises for AWS failures (they come back classified)."""
         try:
@@ -199,9 +204,16 @@ class AwsActuator:
                     action, "StartInstances", self._clients.ec2(self.region).start_instances
                 )
             elif isinstance(action, RestartJudge0):
-                outcome = await self._restart(action, action.command or restart_command, ssm_timeout_seconds)
+                command = action.command or restart_command
+                if action.requeue and requeue_command:  # re-enqueue what the restart left In Queue
+                    command = f"{command} && {requeue_command}"
+                outcome = await self._restart(action, command, ssm_timeout_seconds)
+            elif isinstance(action, CleanDisk):  # DiskPressure: the policy's cleanup, through SSM as well
+                outcome = await self._restart(action, action.command, cleanup_timeout_seconds)
             else:  # pragma: no cover - the Action union is closed
                 raise TypeError(f"unknown action {action!r}")
+        except FencedError:
+            raise  # no longer the leader: abort the pass, record nothing
         except CircuitOpenError as exc:
             outcome = _circuit_open(action, exc)
         except AwsCallError as exc:
@@ -330,7 +342,9 @@ class AwsActuator:
                 return found
 
     # --- SSM ------------------------------------------------------------------------------------
-    async def _restart(self, action: RestartJudge0, command: str, timeout_seconds: float) -> ActionOutcome:
+    async def _restart(
+        self, action: RestartJudge0 | CleanDisk, command: str, timeout_seconds: float
+    ) -> ActionOutcome:
         """SendCommand AWS-RunShellScript, then poll the invocation until it ends or time runs out."""
         ssm = self._clients.ssm(self.region)
         seconds = max(1, int(timeout_seconds))
@@ -339,7 +353,7 @@ class AwsActuator:
             ssm.send_command,
             InstanceIds=[action.instance_id],
             DocumentName=SSM_DOCUMENT,
-            Comment="judge0-operator RestartJudge0",
+            Comment=f"judge0-operator {action.kind}",
             Parameters={"commands": [command], "executionTimeout": [str(seconds)]},
             TimeoutSeconds=max(30, seconds),  # delivery timeout; SSM's minimum is 30
         )

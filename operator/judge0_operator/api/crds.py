@@ -191,6 +191,12 @@ def fleet_crd() -> dict[str, Any]:
                 "description": "All signals.",
             },
             {
+                "name": "In rotation",
+                "type": "integer",
+                "jsonPath": ".status.inRotationReplicas",
+                "description": "Registered and ready: what clients reach.",
+            },
+            {
                 "name": "Updated",
                 "type": "integer",
                 "jsonPath": ".status.updatedReplicas",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from judge0_operator.api.common import ApiModel, Condition, IntOrPercent
+from judge0_operator.api.diagnosis import DefectiveTemplate, Predecessor
+from judge0_operator.api.traffic import Topology, TrafficSpec, TrafficState, TrafficStatus
 
 SUBNET_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
 AMI_PATTERN = r"^ami-[0-9a-f]{8,17}$"
@@ -14,6 +16,12 @@ SG_PATTERN = r"^sg-[0-9a-f]{8,17}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
 INSTANCE_TYPE_PATTERN = r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+$"
 ENDPOINT_PATTERN = r"^https?://[^\s]+$"
+# EC2 takes at most 16 KB of user data counted raw, before base64 (which would make it 21848 bytes).
+USER_DATA_MAX_BYTES = 16384
+USER_DATA_TOO_LARGE = (
+    f"userData must be at most {USER_DATA_MAX_BYTES} bytes of raw UTF-8 text (EC2's 16 KB limit applies "
+    "before base64 encoding): shorten it, or bake the node setup into the AMI (deploy/node/README.md)"
+)
 
 
 def _cel(*rules: tuple[str, str]) -> ConfigDict:
@@ -94,8 +102,23 @@ class InstanceSpec(ApiModel):
     key_name: str | None = Field(default=None, description="EC2 key pair name (optional; SSM needs none).")
     user_data: str | None = Field(
         default=None,
-        max_length=16384,
-        description="Plain-text user data (cloud-init); the operator base64-encodes it.",
+        max_length=USER_DATA_MAX_BYTES,  # characters: bounds the CEL rule's cost; the rule counts bytes
+        description=(
+            "Plain-text user data, e.g. the cloud-config deploy/node/judge0-node.yaml; sent to RunInstances "
+            "base64-encoded, and a change rolls the fleet. At most 16384 bytes of raw UTF-8 text: EC2's "
+            "16 KB limit applies before base64."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"size(bytes(self)) <= {USER_DATA_MAX_BYTES}",
+                    "message": USER_DATA_TOO_LARGE,
+                    "messageExpression": (
+                        f"'is ' + string(size(bytes(self))) + ' bytes; ' + {USER_DATA_TOO_LARGE!r}"
+                    ),
+                }
+            ]
+        },
     )
     tags: dict[str, str] = Field(
         default_factory=dict,
@@ -104,6 +127,14 @@ class InstanceSpec(ApiModel):
     market: Literal["OnDemand", "Spot"] = Field(
         default="OnDemand", description="Spot falls back to on-demand when spot capacity is exhausted."
     )
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data_fits_ec2(cls, value: str | None) -> str | None:
+        size = len(value.encode()) if value is not None else 0
+        if size > USER_DATA_MAX_BYTES:
+            raise ValueError(f"is {size} bytes; {USER_DATA_TOO_LARGE}")
+        return value
 
     @model_validator(mode="after")
     def _image_xor_template(self) -> InstanceSpec:
@@ -136,6 +167,15 @@ class Judge0Spec(ApiModel):
         default=None,
         pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
         description="If set, a node reporting another version in /about is unhealthy (e.g. 1.13.1).",
+    )
+    topology: Topology = Field(
+        default="SelfContained",
+        description=(
+            "SelfContained: each node runs its own Postgres and Redis (the release's compose file), so a drain "
+            "waits for that node's own queue. SharedBackend: the nodes share one Postgres/Redis, so the queue is "
+            "the fleet's: a drain waits only for the grace, and no run_in_queue follows a restart (see "
+            "docs/traffic.md)."
+        ),
     )
 
 
@@ -215,6 +255,11 @@ class Judge0FleetSpec(ApiModel):
             " && self.replicas <= self.scaling.maxReplicas)",
             "replicas must be within scaling.minReplicas and scaling.maxReplicas",
         ),
+        (
+            "!has(self.traffic) || !has(self.traffic.targetGroupArns)"
+            " || self.traffic.targetGroupArns.all(arn, arn.contains(':' + self.region + ':'))",
+            "traffic.targetGroupArns must be in spec.region",
+        ),
     )
 
     replicas: int = Field(
@@ -239,11 +284,22 @@ class Judge0FleetSpec(ApiModel):
     rollout: RolloutSpec = Field(
         default_factory=RolloutSpec, description="Limits while replacing outdated instances."
     )
+    traffic: TrafficSpec = Field(
+        default_factory=TrafficSpec,
+        description="Where clients reach the fleet: an in-cluster Service and/or ELBv2 target groups.",
+    )
 
     @model_validator(mode="after")
     def _replicas_in_bounds(self) -> Judge0FleetSpec:
         if self.scaling and not (self.scaling.min_replicas <= self.replicas <= self.scaling.max_replicas):
             raise ValueError("replicas must be within scaling.minReplicas and scaling.maxReplicas")
+        return self
+
+    @model_validator(mode="after")
+    def _target_groups_in_region(self) -> Judge0FleetSpec:
+        for arn in self.traffic.target_group_arns:
+            if f":{self.region}:" not in arn:
+                raise ValueError(f"traffic.targetGroupArns: {arn} is not in spec.region {self.region}")
         return self
 
 
@@ -262,6 +318,22 @@ class SignalStatus(ApiModel):
     detail: str = Field(
         default="", description="The probe's last observation, e.g. 'status 13: Internal Error'."
     )
+
+
+class DrainState(ApiModel):
+    """A node out of rotation, waiting for its own work to finish before an interrupting action."""
+
+    reason: str = Field(description="The action waiting for the drain, e.g. 'ScaleDown: desired 3'.")
+    started_at: str = Field(description="When the node left rotation for this drain (RFC 3339).")
+    deadline: str = Field(description="The action goes ahead then at the latest: the timeout or a hard deadline.")
+    hard_deadline: str | None = Field(
+        default=None, description="A deadline the operator does not set: a spot notice, an event's NotBefore."
+    )
+    idle_since: str | None = Field(
+        default=None, description="First seen with nothing queued and nothing running (the grace counts from it)."
+    )
+    queued: int | None = Field(default=None, description="Submissions waiting on the node, as last seen.")
+    running: int | None = Field(default=None, description="Submissions running on the node, as last seen.")
 
 
 class InstanceStatus(ApiModel):
@@ -300,6 +372,24 @@ class InstanceStatus(ApiModel):
     )
     replaced_by: str | None = Field(default=None, description="Slot attempt launched to replace it, if any.")
     gave_up: bool = Field(default=False, description="maxRetries reached: left for a human.")
+    cleanups: int = Field(default=0, description="Disk cleanups tried since the instance was last healthy long enough.")
+    diagnosis: str | None = Field(
+        default=None, description="The cause the probes' evidence names: RedisDown, SandboxBroken, … (README)."
+    )
+    diagnosis_detail: str = Field(default="", description="The evidence, e.g. the isolate message.")
+    do_not_disrupt: bool = Field(
+        default=False, description="Held by a human (annotation or tag): never remediated, scaled in or rolled."
+    )
+    handled_request: str | None = Field(default=None, description="The remediate tag already acted on.")
+    predecessor: Predecessor | None = Field(
+        default=None, description="The instance this one replaced, until it proves healthy."
+    )
+    traffic: TrafficState = Field(
+        default="Out",
+        description="InRotation (registered and ready: clients reach it), Draining (leaving before an action) or Out.",
+    )
+    traffic_since: str | None = Field(default=None, description="When traffic last changed (RFC 3339).")
+    drain: DrainState | None = Field(default=None, description="The drain under way, while Draining.")
 
 
 class LaunchIntent(ApiModel):
@@ -316,6 +406,9 @@ class LaunchIntent(ApiModel):
     market: str = Field(default="on-demand", description="on-demand or spot.")
     reason: str = Field(default="", description="Why: ScaleUp, Replace <id>, Rollout, …")
     replaces: str | None = Field(default=None, description="Instance this launch replaces.")
+    predecessor: Predecessor | None = Field(
+        default=None, description="A remediation's replacement: the replaced instance's diagnosis and template."
+    )
     requested_at: str = Field(description="When the intent was recorded (RFC 3339).")
     instance_id: str | None = Field(default=None, description="Set once the instance is seen.")
 
@@ -374,6 +467,11 @@ class Judge0FleetStatus(ApiModel):
     desired_replicas: int | None = Field(default=None, description="Desired count after scaling rules.")
     ready_replicas: int = Field(default=0, description="Instances running with Judge0's API answering.")
     healthy_replicas: int = Field(default=0, description="Instances healthy on every signal.")
+    in_rotation_replicas: int = Field(
+        default=0, description="Instances in rotation: registered in every target group and ready in the Service."
+    )
+    draining_replicas: int = Field(default=0, description="Instances out of rotation, finishing their work.")
+    traffic: TrafficStatus | None = Field(default=None, description="Where the fleet is published (spec.traffic).")
     updated_replicas: int = Field(default=0, description="Instances matching the current template.")
     outdated_replicas: int = Field(default=0, description="Instances on an older template (to be rolled).")
     template_hash: str = Field(default="", description="Hash of the current instance template.")
@@ -402,6 +500,18 @@ class Judge0FleetStatus(ApiModel):
     aws_error: dict[str, Any] | None = Field(
         default=None,
         description="Terminal AWS error blocking launches until the spec changes {code, message, generation}.",
+    )
+    defective_templates: list[DefectiveTemplate] = Field(
+        default_factory=list,
+        description="Templates whose replacement failed like the instance it replaced: no launches from them.",
+    )
+    handled_requests: list[str] = Field(
+        default_factory=list, description="judge0.dev/remediate entries already acted on."
+    )
+    circuit_reset: str | None = Field(default=None, description="The judge0.dev/reset-circuit value last acted on.")
+    held_back: list[str] = Field(
+        default_factory=list,
+        description="Instances held by judge0.dev/do-not-disrupt that a disruption spared: '<id>: <what>'.",
     )
     last_pass_at: str | None = Field(default=None, description="When the last reconcile pass ran.")
     next_check_at: str | None = Field(default=None, description="When the operator looks next.")

@@ -7,10 +7,17 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from judge0_operator.api.common import ApiModel, IntOrPercent
+from judge0_operator.api.diagnosis import Cleanup, ComponentCommands, DiskProbe
+from judge0_operator.api.traffic import DrainPolicy
 
 RemediationAction = Literal["RestartJudge0", "RebootInstance", "ReplaceInstance"]
 DEFAULT_RESTART_COMMAND = (
     "cd /opt/judge0 && (docker compose restart server workers || docker-compose restart server workers)"
+)
+# Judge0's documented way to re-run what a restart left "In Queue" (CHANGELOG 1.12.0); rake prints no count.
+DEFAULT_REQUEUE_COMMAND = (
+    "cd /opt/judge0 && (docker compose exec -T server rake judge0:run_in_queue"
+    " || docker-compose exec -T server rake judge0:run_in_queue)"
 )
 
 
@@ -71,6 +78,7 @@ class Probes(ApiModel):
     api: ApiProbe = Field(default_factory=ApiProbe, description="Judge0 API liveness.")
     workers: WorkersProbe = Field(default_factory=WorkersProbe, description="Judge0 workers and queue.")
     canary: CanaryProbe = Field(default_factory=CanaryProbe, description="End-to-end code execution.")
+    disk: DiskProbe = Field(default_factory=DiskProbe, description="Data volume (SSM df) and database size.")
 
 
 class LadderRung(ApiModel):
@@ -141,6 +149,18 @@ class Remediation(ApiModel):
     restart_command: str = Field(
         default=DEFAULT_RESTART_COMMAND, min_length=1, description="Shell run through SSM for RestartJudge0."
     )
+    requeue_command: str = Field(
+        default=DEFAULT_REQUEUE_COMMAND,
+        description=(
+            "Run right after restartCommand, in the same SSM command, to re-enqueue the submissions Judge0 left "
+            "In Queue (its queue is lost on a restart). Empty: none. Skipped for judge0.topology SharedBackend."
+        ),
+    )
+    component_commands: ComponentCommands = Field(
+        default_factory=ComponentCommands,
+        description="The restart rung's command per diagnosed component (server, workers, redis, db).",
+    )
+    cleanup: Cleanup = Field(default_factory=Cleanup, description="What DiskPressure runs before the ladder.")
     backoff: Backoff = Field(default_factory=Backoff, description="Wait between attempts.")
     max_retries: int = Field(
         default=6,
@@ -189,6 +209,10 @@ class RecoveryPolicySpec(ApiModel):
     )
     remediation: Remediation = Field(default_factory=Remediation, description="Escalation ladder.")
     safety: Safety = Field(default_factory=Safety, description="Storm prevention.")
+    drain: DrainPolicy = Field(
+        default_factory=DrainPolicy,
+        description="How long a node that can still run code gets to finish its work before it is disrupted.",
+    )
 
 
 class RecoveryPolicy(ApiModel):

@@ -31,12 +31,16 @@ EC2_BUCKETS: dict[str, BucketSpec] = {
     # SSM has its own limits; kept apart so polling command results never starves EC2 calls.
     "ssm-mutating": BucketSpec(20, 5),
     "ssm-describe": BucketSpec(40, 10),
+    # ELBv2 throttles per account and region too (its rates are not published): modest buckets of its own.
+    "elb-mutating": BucketSpec(10, 5),
+    "elb-describe": BucketSpec(20, 10),
 }
 
 _RUN = frozenset({"RunInstances"})
 _SSM = frozenset(
     {"SendCommand", "GetCommandInvocation", "ListCommandInvocations", "DescribeInstanceInformation"}
 )
+_ELB = frozenset({"DescribeTargetHealth", "RegisterTargets", "DeregisterTargets"})
 _READ_PREFIXES = ("Describe", "Get", "List")
 
 
@@ -47,6 +51,8 @@ def bucket_name(operation: str) -> str:
     read = operation.startswith(_READ_PREFIXES)
     if operation in _SSM:
         return "ssm-describe" if read else "ssm-mutating"
+    if operation in _ELB:
+        return "elb-describe" if read else "elb-mutating"
     return "describe" if read else "mutating"
 
 

@@ -135,6 +135,15 @@ class CircuitBreakers:
         """Every breaker's state, for metrics and conditions."""
         return {key: b.state for key, b in self._breakers.items()}
 
+    def reset(self, region: str) -> list[str]:
+        """Close every breaker of the region (a human fixed the cause, e.g. IAM); the operations reset."""
+        reset = []
+        for (breaker_region, operation), breaker in self._breakers.items():
+            if breaker_region == region and (breaker.state is not CircuitState.CLOSED or breaker.consecutive_failures):
+                breaker.record_success()
+                reset.append(operation)
+        return sorted(reset)
+
     def not_closed(self, region: str | None = None) -> dict[tuple[str, str], CircuitBreaker]:
         """Breakers that are open or half-open (optionally in one region): an AWS-side condition."""
         return {

@@ -19,6 +19,7 @@ from judge0_operator import __version__
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_ssm import SSMClient
 
 USER_AGENT_EXTRA = f"judge0-operator/{__version__}"
@@ -36,17 +37,24 @@ class AwsSettings:
     read_timeout_seconds: float = 20.0
     total_max_attempts: int = 4  # attempts, not retries (botocore's max_attempts counts retries)
     max_pool_connections: int = 20
+    replica: str | None = None  # leader election's identity, appended to the User-Agent
 
     def __repr__(self) -> str:  # never print keys
         explicit = self.access_key_id is not None
         return f"AwsSettings(endpoint_url={self.endpoint_url!r}, explicit_keys={explicit})"
+
+    @property
+    def user_agent_extra(self) -> str:
+        """``judge0-operator/<version>``, then ``replica/<identity>`` when electing a leader: the
+        last token names the replica, so calls can be attributed to it (the simulated world does)."""
+        return f"{USER_AGENT_EXTRA} replica/{self.replica}" if self.replica else USER_AGENT_EXTRA
 
     def botocore_config(self) -> Config:
         return Config(
             retries={"mode": "standard", "total_max_attempts": self.total_max_attempts},
             connect_timeout=self.connect_timeout_seconds,
             read_timeout=self.read_timeout_seconds,
-            user_agent_extra=USER_AGENT_EXTRA,
+            user_agent_extra=self.user_agent_extra,
             max_pool_connections=self.max_pool_connections,
         )
 
@@ -87,6 +95,9 @@ class AwsClients:
 
     def ssm(self, region: str) -> SSMClient:
         return self.client("ssm", region)  # type: ignore[no-any-return]
+
+    def elbv2(self, region: str) -> ElasticLoadBalancingv2Client:
+        return self.client("elbv2", region)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close every client's connection pool."""

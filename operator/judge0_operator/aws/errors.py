@@ -43,6 +43,8 @@ _TERMINAL_EXACT = frozenset(
         "InvalidDocument",
         "InvalidParameters",
         "UnsupportedPlatformType",
+        # ELBv2: the target group named in spec.traffic does not exist (or is not in this region)
+        "TargetGroupNotFound",
     }
 )
 _TERMINAL_PREFIXES = (

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from judge0_operator.api import GROUP, VERSION
+from judge0_operator.aws.guarded import Fence
+from judge0_operator.controller.freshness import FleetGone
 from judge0_operator.controller.reconcile import delete_fleet, reconcile_fleet
 from judge0_operator.controller.runtime import Runtime
 
 FLEETS = "judge0fleets"
 POLICIES = "recoverypolicies"
 FINALIZER = "judge0.dev/finalizer"
+WATCH_INACTIVITY_ENV = "JUDGE0_OPERATOR_WATCH_INACTIVITY_SECONDS"
 
 
 @dataclass
@@ -36,6 +40,8 @@ class OperatorConfig:
     metrics_address: str = "0.0.0.0"
     min_wait_seconds: float = 0.2
     max_wait_seconds: float = 30.0
+    fence: Fence | None = None  # leader election: guards every mutating call (see leadership.py)
+    identity: str | None = None  # leader election: this replica, appended to the AWS User-Agent
 
 
 CONFIG = OperatorConfig()
@@ -53,6 +59,9 @@ async def configure(
     settings.watching.server_timeout = 300  # the API server closes watches after this…
     settings.watching.client_timeout = 330  # …and the client gives up a little later
     settings.watching.connect_timeout = 30
+    # A stream that goes silent without closing (Kopf's most reported production failure) is cut
+    # after this long without any event or bookmark (the API server bookmarks about every minute).
+    settings.watching.inactivity_timeout = float(os.environ.get(WATCH_INACTIVITY_ENV) or 70.0)
     settings.posting.level = logging.INFO
     settings.networking.request_timeout = 60
     # Watching a list of namespaces, the operator is granted nothing cluster-scoped (see the chart):
@@ -64,6 +73,8 @@ async def configure(
         namespaces=CONFIG.namespaces,
         metrics_port=CONFIG.metrics_port,
         metrics_address=CONFIG.metrics_address,
+        fence=CONFIG.fence,
+        identity=CONFIG.identity,
     )
     memo["runtime"] = runtime
     runtime.start_background_tasks()
@@ -149,6 +160,9 @@ async def fleet_daemon(
         try:
             next_check_at = await reconcile_fleet(runtime, body, policy_index, logger)
             delay = runtime.seconds_until(next_check_at)
+        except FleetGone:  # removed behind our back (finalizer stripped): nothing left to keep
+            logger.warning("the fleet is gone (404 on its status): its daemon stops")
+            return
         except Exception:  # a pass must never kill the daemon; the next pass starts afresh
             logger.exception("reconcile pass failed")
             delay = 5.0

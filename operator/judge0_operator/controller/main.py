@@ -1,10 +1,17 @@
-"""``judge0-operator run``: configure and start Kopf with this operator's handlers."""
+"""``judge0-operator run``: configure and start Kopf with this operator's handlers.
+
+Without ``--leader-election`` Kopf runs in the main thread and acts at once (one replica only).
+With it, the replica stands by until it holds the Lease (``leadership.py``), then runs Kopf in a
+thread of its own, every mutating call fenced by the Lease.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+from typing import Any
 
 import kopf
 
@@ -31,10 +38,58 @@ def run_operator(args: argparse.Namespace) -> int:
     handlers.CONFIG.aws_endpoint = args.aws_endpoint
     handlers.CONFIG.metrics_port = args.metrics_port
     handlers.CONFIG.metrics_address = args.metrics_address
-    kopf.run(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=args.liveness or None,
-    )
+    kopf_kwargs: dict[str, Any] = {
+        "standalone": True,  # no Kopf peering: the Lease (when enabled) decides who acts
+        "clusterwide": not namespaces,
+        "namespaces": namespaces,
+    }
+    if getattr(args, "leader_election", False):
+        return _run_elected(args, handlers.CONFIG, kopf_kwargs)
+    kopf.run(liveness_endpoint=args.liveness or None, **kopf_kwargs)
     return 0
+
+
+def _run_elected(args: argparse.Namespace, config: Any, kopf_kwargs: dict[str, Any]) -> int:
+    from judge0_operator.controller.election import LeaseElection, Timings
+    from judge0_operator.controller.leadership import (
+        ElectionSettings,
+        Leadership,
+        OperatorThread,
+        default_identity,
+        default_namespace,
+        run_elected,
+    )
+
+    try:
+        timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+    except ValueError as error:
+        logging.getLogger(__name__).error("%s", error)
+        return 2
+    settings = ElectionSettings(
+        kubeconfig=args.kubeconfig,
+        lease_namespace=args.lease_namespace or default_namespace(),
+        lease_name=args.lease_name,
+        identity=default_identity(),
+        timings=timings,
+        health_url=args.liveness or None,  # served by the election (a standby answers too), not Kopf
+    )
+    leadership = Leadership(LeaseElection(settings.identity, timings))
+    config.fence = leadership.fence
+    config.identity = settings.identity
+    if args.metrics_port:  # a standby exports judge0_operator_leader 0 too: serve metrics from the start
+        from prometheus_client import start_http_server
+
+        from judge0_operator.metrics import REGISTRY
+
+        start_http_server(args.metrics_port, addr=args.metrics_address, registry=REGISTRY)
+        config.metrics_port = 0  # the runtime must not bind it again
+
+    def start_operator() -> OperatorThread:
+        def run_kopf(loop: asyncio.AbstractEventLoop) -> None:
+            kopf.run(loop=loop, **kopf_kwargs)
+
+        thread = OperatorThread(run_kopf)
+        thread.start()
+        return thread
+
+    return run_elected(settings, leadership, start_operator)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
@@ -21,7 +21,12 @@ from pydantic import ValidationError
 from judge0_operator import metrics
 from judge0_operator.api.fleet import Judge0Fleet, Judge0FleetSpec, Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
+from judge0_operator.controller import diagnosis as findings
+from judge0_operator.controller import traffic as rotation
+from judge0_operator.controller.endpoints import FleetRef
+from judge0_operator.controller.freshness import deferred_outcome, split_for_write, write_status
 from judge0_operator.controller.runtime import Runtime, utcnow
+from judge0_operator.controller.spec_problems import apply_problems
 from judge0_operator.decide.model import (
     Action,
     ActionOutcome,
@@ -30,8 +35,10 @@ from judge0_operator.decide.model import (
 )
 from judge0_operator.decide.plan import plan, record_outcomes
 from judge0_operator.decide.rollout import template_hash
+from judge0_operator.telemetry.fleet import TELEMETRY
 
 ACTION_CONCURRENCY = 8
+UNWRITTEN_RETRY_SECONDS = 2.0
 
 
 def fleet_ref(body: kopf.Body) -> str:
@@ -64,14 +71,17 @@ async def observe_fleet(
     uid: str,
     token: str | None,
     now: datetime,
+    draining: Collection[str] = (),
 ) -> FleetObservation:
-    """EC2 from the region's shared snapshot; Judge0 probes for the fleet's running instances."""
+    """EC2 from the region's shared snapshot; Judge0 probes for the fleet's running instances;
+    the target health of its target groups (shared too)."""
     observer = runtime.observer(spec.region)
     snapshot = await observer.snapshot(now)
     zones = await observer.subnet_zones(spec.instance.subnets)
     instances = [instance for instance, _ in snapshot.for_fleet(uid)]
-    probes = await runtime.prober.probe_fleet(instances, spec.judge0, policy.probes, token, now)
-    return snapshot.fleet_observation(uid, probes=probes, zones=zones)
+    probes = await runtime.prober.probe_fleet(instances, spec.judge0, policy.probes, token, now, draining=draining)
+    probes = findings.with_disk(runtime, spec.region, uid, instances, policy, probes, now)
+    return await rotation.observe(runtime, spec, snapshot.fleet_observation(uid, probes=probes, zones=zones), now)
 
 
 async def reconcile_fleet(
@@ -81,44 +91,86 @@ async def reconcile_fleet(
     started = time.perf_counter()
     now = utcnow()
     namespace, name, uid = body.meta.namespace or "", body.meta.name or "", body.meta.uid or ""
-    generation = int(body.meta.get("generation") or 1)
+    key = (namespace, name)
     runtime.track_fleet(body)
-    fleet = Judge0Fleet.model_validate({"spec": dict(body.spec), "metadata": dict(body.meta)})
+    # Kopf's body may predate our own last status write (watch events lag): plan from the newer.
+    view = runtime.statuses.view(key, body)
+    generation = view.generation
+    fleet = Judge0Fleet.model_validate({"spec": view.spec, "metadata": view.metadata})
     spec = fleet.spec
     policy, policy_problem = resolve_policy(spec, namespace, policy_index)
     if policy_problem:
         spec = spec.model_copy(update={"paused": True})  # observe and report; never heal by guesswork
     token = await _auth_token(runtime, spec, namespace, logger)
-    previous = Judge0FleetStatus.model_validate(dict(body.get("status") or {}))
+    ref = spec.judge0.auth_secret_ref
+    missing_secret = (ref.name, ref.key, namespace) if ref is not None and token is None else None
+    if missing_secret:
+        spec = spec.model_copy(update={"paused": True})  # token-less probes fail everywhere: no healing on them
+    previous = Judge0FleetStatus.model_validate(view.status)
 
-    observation = await observe_fleet(runtime, spec, policy, uid, token, now)
+    observation = await observe_fleet(runtime, spec, policy, uid, token, now, rotation.draining(previous))
     decision = plan(
-        spec, policy, observation, previous, now, fleet_uid=uid, generation=generation, fleet_name=name
+        spec,
+        policy,
+        observation,
+        previous,
+        now,
+        fleet_uid=uid,
+        generation=generation,
+        fleet_name=name,
+        controls=findings.controls_of(view.metadata),
     )
     status = decision.status
+    findings.reset_breakers(runtime, spec.region, previous, status)
     if policy_problem:
         status = _with_policy_problem(status, policy_problem, now, generation)
     events: list[EventNote] = list(decision.events)
+    status, events = apply_problems(  # semantic problems as conditions naming the cause (spec_problems.py)
+        status,
+        previous,
+        events,
+        region=spec.region,
+        unknown_subnets=runtime.observer(spec.region).unknown_subnets(spec.instance.subnets),
+        missing_secret=missing_secret if not policy_problem else None,
+        now=now,
+        generation=generation,
+    )
 
-    # Write the intents before acting: this is what makes launches crash-safe.
+    # Write the intents before acting: this is what makes launches crash-safe. If the API does not
+    # take them, launches and terminations wait; what needs no intent (an SSM restart) still runs.
+    written = True
     if decision.actions:
-        await runtime.kube.patch_fleet_status(namespace, name, _status_patch(status, previous))
-    outcomes = await _execute(runtime, decision.actions, spec, policy, uid, f"{namespace}/{name}")
+        written = await write_status(runtime.kube, runtime.statuses, key, uid, status, view.stored_keys)
+    runnable, deferred = split_for_write(decision.actions, written)
+    # Out of rotation before anything disrupts it: deregister and rewrite the EndpointSlice first.
+    traffic_events, published = await rotation.apply(runtime, FleetRef(namespace, name, uid), spec, decision.traffic)
+    events.extend(traffic_events)
+    status = rotation.with_service(status, published, spec)
+    outcomes = await _execute(runtime, runnable, spec, policy, uid, f"{namespace}/{name}")
+    events.extend(rotation.requeue_events(outcomes, observation, spec, _requeue_command(spec, policy)))
     if any(o.action.kind in ("Launch", "Terminate") for o in outcomes):
         runtime.observer(spec.region).invalidate()  # the next pass must see what was just done
-    if outcomes:
-        status, notes = record_outcomes(status, outcomes, utcnow(), generation=generation)
+    if outcomes or deferred:
+        status, notes = record_outcomes(
+            status, [*outcomes, *(deferred_outcome(a) for a in deferred)], utcnow(), generation=generation
+        )
         events.extend(notes)
         events.extend(_action_events(outcomes))
-    await runtime.kube.patch_fleet_status(namespace, name, _status_patch(status, previous))
+    if deferred:
+        logger.warning("%d launch/terminate action(s) deferred: their intent is not written yet", len(deferred))
+    await write_status(runtime.kube, runtime.statuses, key, uid, status, view.stored_keys)
 
     for note in events:
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)
     _observe_metrics(namespace, name, status, outcomes, time.perf_counter() - started)
+    rotation.report(namespace, name, status, decision.drain_ends)
+    TELEMETRY.observe_pass(namespace, name, previous, status, now)  # recovery figures, conditions
     for gone in {i.instance_id for i in previous.instances} - {
         o.instance.instance_id for o in observation.instances
     }:
         runtime.prober.forget(gone)
+    if runtime.statuses.pending(key):  # the API did not take the status: try again soon
+        return min(decision.next_check_at, utcnow() + timedelta(seconds=UNWRITTEN_RETRY_SECONDS))
     return decision.next_check_at
 
 
@@ -158,10 +210,17 @@ async def _execute(
                 fleet_ref=ref,
                 template_hash=current_hash,
                 restart_command=policy.remediation.restart_command,
+                requeue_command=_requeue_command(spec, policy),
                 ssm_timeout_seconds=float(min(ladder_timeout.get("RestartJudge0", 120), 120)),
+                cleanup_timeout_seconds=float(min(policy.remediation.cleanup.timeout_seconds, 300)),
             )
 
     return list(await asyncio.gather(*(run(action) for action in actions)))
+
+
+def _requeue_command(spec: Judge0FleetSpec, policy: RecoveryPolicySpec) -> str:
+    """What follows a RestartJudge0: run_in_queue, except where the queue is shared (and survives)."""
+    return policy.remediation.requeue_command if spec.judge0.topology == "SelfContained" else ""
 
 
 def _action_events(outcomes: Sequence[ActionOutcome]) -> list[EventNote]:
@@ -182,15 +241,6 @@ def _action_events(outcomes: Sequence[ActionOutcome]) -> list[EventNote]:
                 )
             )
     return notes
-
-
-def _status_patch(status: Judge0FleetStatus, previous: Judge0FleetStatus) -> dict[str, Any]:
-    """A merge patch that sets the new status and deletes top-level fields that became unset."""
-    new = status.to_wire()
-    for key in previous.to_wire():
-        if key not in new:
-            new[key] = None
-    return new
 
 
 def _with_policy_problem(
@@ -228,6 +278,7 @@ def _observe_metrics(
         unhealthy=sum(1 for i in status.instances if i.health == "Unhealthy"),
     )
     metrics.RECONCILE_DURATION.observe(seconds)
+    findings.set_metrics(namespace, name, status)
 
 
 async def delete_fleet(runtime: Runtime, body: kopf.Body, logger: logging.Logger) -> int:
@@ -240,6 +291,10 @@ async def delete_fleet(runtime: Runtime, body: kopf.Body, logger: logging.Logger
     observer.invalidate()  # decide on a fresh view, not a cached one
     snapshot = await observer.snapshot(utcnow())
     live = [i for i, _ in snapshot.for_fleet(uid) if i.state not in ("shutting-down", "terminated")]
+    try:  # out of its target groups first (its Service and EndpointSlice go with it: ownerReferences)
+        await rotation.release(runtime, Judge0FleetSpec.model_validate(spec), [i.instance_id for i in live])
+    except ValidationError:
+        logger.warning("the fleet's spec does not parse: its instances are not deregistered")
     if policy == "Retain":
         ids = [i.instance_id for i in live]
         if ids:

@@ -18,10 +18,13 @@ import kopf
 
 from judge0_operator.act.aws import AwsActuator
 from judge0_operator.aws.clients import AwsClients, AwsSettings
+from judge0_operator.aws.guarded import Fence
 from judge0_operator.aws.regions import AwsRegions
+from judge0_operator.controller.freshness import StatusKeeper
 from judge0_operator.controller.kube import KubeApi
 from judge0_operator.observe.ec2 import Ec2Observer
 from judge0_operator.observe.judge0 import Judge0Prober
+from judge0_operator.telemetry.fleet import TELEMETRY
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class Runtime:
     fleets: dict[str, tuple[str, str]] = field(default_factory=dict)  # uid → (namespace, name)
     policy_refs: dict[tuple[str, str], str | None] = field(default_factory=dict)  # fleet → policy name
     orphan_sweep_seconds: float = 60.0
+    statuses: StatusKeeper = field(default_factory=StatusKeeper)  # what our status writes returned
     _regions_seen: set[str] = field(default_factory=set)
     _generations: dict[tuple[str, str], Any] = field(default_factory=dict)
     _wakes: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
@@ -58,13 +62,17 @@ class Runtime:
         namespaces: tuple[str, ...],
         metrics_port: int,
         metrics_address: str,
+        fence: Fence | None = None,
+        identity: str | None = None,
     ) -> Runtime:
-        settings = AwsSettings(endpoint_url=aws_endpoint or os.environ.get("JUDGE0_OPERATOR_AWS_ENDPOINT"))
+        settings = AwsSettings(
+            endpoint_url=aws_endpoint or os.environ.get("JUDGE0_OPERATOR_AWS_ENDPOINT"), replica=identity
+        )
         clients = AwsClients(settings)
         runtime = cls(
-            kube=KubeApi.from_config(kubeconfig),
+            kube=KubeApi.from_config(kubeconfig, fence=fence),
             clients=clients,
-            aws=AwsRegions(clients),
+            aws=AwsRegions(clients, fence=fence),
             namespaces=namespaces,
             metrics_port=metrics_port,
             metrics_address=metrics_address,
@@ -107,8 +115,13 @@ class Runtime:
 
     def forget_fleet(self, body: kopf.Body) -> None:
         key = (body.meta.namespace or "", body.meta.name or "")
+        TELEMETRY.forget(*key)  # a deleted fleet's series go with it
+        region = (body.get("spec") or {}).get("region")
+        if region:
+            self.aws.disk_prober(str(region)).forget_fleet(body.meta.uid or "")
         self.fleets.pop(body.meta.uid or "", None)
         self.policy_refs.pop(key, None)
+        self.statuses.forget(key)
         self._wakes.pop(key, None)
         self._generations.pop(key, None)
 
@@ -146,4 +159,5 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.prober.close()
+        await self.aws.close()  # the background disk probes
         self.clients.close()

@@ -10,10 +10,13 @@ Condition types the planner owns, in the order status lists them, and their reas
 ``Progressing``               True ``Remediating``, ``Replacing``, ``Launching``, ``ScalingDown``,
                               ``RollingOut``, ``Rebalancing`` · False ``Stable``, ``Paused``,
                               ``RolloutStalled``, ``LaunchBlocked``, ``RemediationRestricted``
-``Degraded``                  True ``GaveUp``, ``InstancesUnhealthy``, ``ZoneOutage`` · False ``AsExpected``
+``Degraded``                  True ``TemplateDefective``, ``GaveUp``, ``InstancesUnhealthy``, ``ZoneOutage``
+                              · False ``AsExpected``
 ``RemediationAllowed``        True ``WithinLimits``, ``DryRun`` · False ``TooManyUnhealthy``, ``Paused``
 ``CloudAPIReady``             True ``Reachable`` · False ``Throttled``, ``CircuitOpen``, ``AccessDenied``,
                               ``InvalidAMI``, ``InvalidParameter``, ``Unavailable``, or the AWS error code
+``Configured``                True ``AsExpected`` · False ``AuthRejected``, ``Maintenance`` (a node's
+                              configuration, never remediated), ``ControlNotUnderstood`` (an annotation)
 ============================  =========================================================================
 
 Every status change posts an Event whose reason is the type followed by the new status
@@ -42,7 +45,8 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 REMEDIATION_ALLOWED = "RemediationAllowed"
 CLOUD_API_READY = "CloudAPIReady"
-ORDER: tuple[str, ...] = (READY, AVAILABLE, PROGRESSING, DEGRADED, REMEDIATION_ALLOWED, CLOUD_API_READY)
+CONFIGURED = "Configured"
+ORDER: tuple[str, ...] = (READY, AVAILABLE, PROGRESSING, DEGRADED, REMEDIATION_ALLOWED, CLOUD_API_READY, CONFIGURED)
 
 # The status that is bad news for each type (Warning Event); Progressing has none.
 BAD_NEWS: dict[str, ConditionStatus] = {
@@ -51,6 +55,7 @@ BAD_NEWS: dict[str, ConditionStatus] = {
     DEGRADED: "True",
     REMEDIATION_ALLOWED: "False",
     CLOUD_API_READY: "False",
+    CONFIGURED: "False",
 }
 
 

@@ -13,8 +13,13 @@ happened: ``reported()`` hands the report the memory as it was before deciding.
 At most ``capacity.MAX_LAUNCHES_PER_PASS`` launches per pass (EC2's RunInstances bucket); a
 launch intent is recorded in status before the call, so a crash re-issues the same token.
 
+Drain before disruption (``drain.py``): ``terminate`` and ``act`` (RestartJudge0, RebootInstance)
+of a node that can still run code are held while it drains, every pass they are decided again,
+until it is drained or its deadline comes; they then return False and the node is ``draining``.
+
 Action reasons start with a keyword naming the phase that decided (the constants below).
-Events posted here: ``NoLaunchTarget`` (Warning, once a pass), ``DryRun<Kind>`` (Normal).
+Events posted here: ``NoLaunchTarget`` (Warning, once a pass), ``DryRun<Kind>`` (Normal),
+``Draining``, ``Drained`` (Normal), ``DrainTimedOut`` (Warning).
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
-from judge0_operator.api.fleet import ActionRecord, InstanceStatus, LaunchIntent
-from judge0_operator.decide import capacity, placement
+from judge0_operator.api.diagnosis import Predecessor
+from judge0_operator.api.fleet import ActionRecord, DrainState, InstanceStatus, LaunchIntent
+from judge0_operator.decide import capacity, drain, placement
 from judge0_operator.decide.inputs import PassInputs
 from judge0_operator.decide.memory import Memory
-from judge0_operator.decide.model import Action, EventNote, Launch, Terminate
+from judge0_operator.decide.model import Action, EventNote, Launch, Reboot, RestartJudge0, Terminate
 from judge0_operator.decide.slots import SlotView, client_token, group_slots
 from judge0_operator.decide.timeutil import format_time
 
@@ -43,6 +50,17 @@ ROLLOUT = "Rollout"  # rolling
 ZONE_BALANCE = "ZoneBalance"  # rebalance
 
 EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class DrainEnd:
+    """A drain that ended this pass (the metrics' drain duration and time-outs)."""
+
+    instance_id: str
+    outcome: drain.Outcome
+    seconds: float
+    queued: int | None = None
+    running: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,14 @@ class Draft:
         self._records: list[ActionRecord] = []
         self._decided: list[tuple[str, Action]] = []
         self._events: list[EventNote] = []
+        self._handled: set[str] = set()  # judge0.dev/remediate entries acted on this pass
+        self._held_back: dict[str, set[str]] = {}  # held instances a disruption spared → which
+        self._launches_blocked: str | None = None  # why nothing may launch (a defective template)
+        self._draining: dict[str, DrainState] = {}  # held this pass: instance id → its drain
+        self._drain_ends: list[DrainEnd] = []
+        self._drain_checks: list[datetime] = []
+        self._works = drain.works(given.observation)
+        self._seen = {s.instance.instance_id: s for s in given.observation.instances}
 
     # --- reading ----------------------------------------------------------------------------
     @property
@@ -133,7 +159,33 @@ class Draft:
         return slot in self._touched
 
     def can_launch_more(self) -> bool:
-        return self.given.can_launch and self._launches_left > 0
+        return self.given.can_launch and self._launches_left > 0 and self._launches_blocked is None
+
+    @property
+    def draining(self) -> Mapping[str, DrainState]:
+        """Nodes whose interruption is held this pass while they drain (out of rotation)."""
+        return self._draining
+
+    @property
+    def drain_ends(self) -> Sequence[DrainEnd]:
+        return self._drain_ends
+
+    @property
+    def drain_checks(self) -> Sequence[datetime]:
+        """When held drains need a look again (their node's /workers, their deadline)."""
+        return self._drain_checks
+
+    def work_of(self, instance_id: str) -> drain.Work | None:
+        """What the node's own /workers last said (drains, and scale-in preferring idle nodes)."""
+        return self._works.get(instance_id)
+
+    @property
+    def launches_blocked(self) -> str | None:
+        return self._launches_blocked
+
+    @property
+    def handled_requests(self) -> frozenset[str]:
+        return frozenset(self._handled)
 
     def views(self) -> dict[str, SlotView]:
         return self.group()[0]
@@ -178,6 +230,7 @@ class Draft:
         replaces: str | None = None,
         exclude: str | None = None,
         only_zones: frozenset[str] | None = None,
+        predecessor: Predecessor | None = None,
     ) -> Launch | None:
         """Record the intent (slot, attempt, token, target), return its Launch; None if it cannot go now."""
         given = self.given
@@ -214,6 +267,7 @@ class Draft:
             market=target.market,
             reason=reason,
             replaces=replaces,
+            predecessor=predecessor,
             requested_at=format_time(given.now),
         )
         self._memory.intents.append(intent)  # recorded in status before the call: a crash re-issues it
@@ -242,13 +296,74 @@ class Draft:
         self._touched.add(intent.slot)
         self._emit(intent.reason.split(":", 1)[0] or REFILL, launch_of(intent))
 
+    def may_interrupt(self, row: InstanceStatus, reason: str) -> bool:
+        """The drain gate: True if an interrupting action on ``row`` may go now; else the node is
+        held, draining (``drain.check``). DryRun decides as if every node were drained."""
+        given = self.given
+        if not given.enforce:
+            return True
+        if row.instance_id in self._draining:
+            return False
+        verdict = drain.check(
+            row,
+            reason,
+            policy=given.policy,
+            topology=given.spec.judge0.topology,
+            work=self._works.get(row.instance_id),
+            hard=drain.hard_deadline(self._seen.get(row.instance_id)),
+            now=given.now,
+            traffic_controlled=drain.controls_traffic(given.spec),
+        )
+        state = verdict.state
+        if not verdict.ready:
+            assert state is not None
+            self._draining[row.instance_id] = state
+            if verdict.next_check is not None:
+                self._drain_checks.append(verdict.next_check)
+            if row.drain is None:
+                self.note(
+                    "Normal",
+                    "Draining",
+                    f"{row.instance_id} (slot {row.slot or 'none'}) leaves rotation and drains before {reason}: "
+                    f"waiting until nothing is queued or running, then {given.policy.drain.grace_seconds}s, "
+                    f"until {state.deadline} at the latest",
+                )
+            return False
+        if row.drain is not None or verdict.outcome in ("drained", "timed-out", "deadline"):
+            held = state or row.drain
+            took = drain.seconds(held, given.now)
+            queued, running = (held.queued, held.running) if held else (None, None)
+            assert verdict.outcome is not None
+            self._drain_ends.append(DrainEnd(row.instance_id, verdict.outcome, took, queued, running))
+            if verdict.outcome in ("timed-out", "deadline"):
+                limit = (
+                    f"its hard deadline {held.hard_deadline} (a scheduled event)"
+                    if verdict.outcome == "deadline" and held is not None
+                    else f"drain.timeoutSeconds {given.policy.drain.timeout_seconds}"
+                )
+                self.note(
+                    "Warning",
+                    "DrainTimedOut",
+                    f"{row.instance_id} still had {verdict.why} after {took:.0f}s ({limit}): going ahead with {reason}",
+                )
+            else:
+                self.note("Normal", "Drained", f"{row.instance_id} drained in {took:.0f}s ({verdict.why}): {reason}")
+        return True
+
     def terminate(
         self,
         row: InstanceStatus,
         reason: str,
         *,
         event: tuple[EventType, str] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Terminate ``row``; False when it is held to drain first (``may_interrupt``) or held by a
+        human (``judge0.dev/do-not-disrupt``: recorded as held back)."""
+        if row.do_not_disrupt:
+            self.hold_back(row.instance_id, reason.split(":", 1)[0])
+            return False
+        if not self.may_interrupt(row, reason):
+            return False
         self._terminating.add(row.instance_id)
         note = (
             EventNote(event[0], event[1], f"terminating {row.instance_id} (slot {row.slot or 'none'}): {reason}")
@@ -260,13 +375,35 @@ class Draft:
             Terminate(instance_id=row.instance_id, reason=reason, slot=row.slot or None),
             event=note,
         )
+        return True
 
-    def act(self, action: Action, *, keyword: str, row: InstanceStatus, event: EventNote) -> None:
-        """An action on an instance (restart, reboot, start), with the row that remembers it."""
+    def act(self, action: Action, *, keyword: str, row: InstanceStatus, event: EventNote) -> bool:
+        """An action on an instance (restart, reboot, start), with the row that remembers it. A
+        restart or reboot of a node that can still run code is held while it drains: False."""
+        if isinstance(action, RestartJudge0 | Reboot) and not self.may_interrupt(row, action.reason):
+            return False
         self.update_row(row)
         if action.slot:
             self._touched.add(action.slot)
         self._emit(keyword, action, event=event)
+        return True
+
+    def hold_back(self, instance_id: str, disruption: str) -> None:
+        """A disruption (scale-in, rollout, remediation, …) spared a held instance: reported."""
+        self._held_back.setdefault(instance_id, set()).add(disruption)
+
+    @property
+    def held_back(self) -> Mapping[str, frozenset[str]]:
+        return {iid: frozenset(what) for iid, what in self._held_back.items()}
+
+    def block_launches(self, why: str) -> None:
+        """Nothing launches for the rest of the pass (the current template is defective)."""
+        self._launches_blocked = why
+
+    def request_done(self, key: str, *, refused: bool = False) -> None:
+        """A human's judge0.dev/remediate entry was acted on (Enforce) or refused: not again."""
+        if self.given.enforce or refused:
+            self._handled.add(key)
 
     def update_row(self, row: InstanceStatus) -> None:
         self._memory.rows[row.instance_id] = row

@@ -43,7 +43,18 @@ def thresholds(policy: RecoveryPolicySpec) -> dict[Signal, int]:
     for name, probe in judge0:
         if probe.enabled:
             out[name] = probe.unhealthy_after_seconds
+    if probes.disk.enabled:
+        out["disk"] = probes.disk.unhealthy_after_seconds
     return out
+
+
+# Signals read seldom (the disk, through SSM every few minutes) that may have no reading at all
+# (no SSM agent): until their first reading they do not hold an instance back from Healthy.
+OPTIONAL_SIGNALS = frozenset({"disk"})
+
+
+def _counts_for_health(name: str, signal: SignalStatus) -> bool:
+    return not (name in OPTIONAL_SIGNALS and signal.status == "Unknown" and not signal.bad)
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,8 @@ def assess(
     for signal in SIGNALS:
         if signal not in limits:
             continue
+        if signal in OPTIONAL_SIGNALS and signal not in seen.probes and signal not in old_signals:
+            continue  # never read (yet): not tracked, so it holds nothing back
         reading = read_signal(signal, seen, spec, policy, now)
         tracked = track_signal(old_signals.get(signal), reading, limits[signal], now)
         signals[signal] = tracked
@@ -160,7 +173,7 @@ def assess(
     startup_ends = after(instance.launch_time, policy.startup_grace_seconds)
     last_action_at = parse_time(previous.last_action_at) if previous else None
     grace_ends = after(last_action_at, policy.grace_after_action_seconds) if last_action_at else None
-    all_healthy = all(s.status == "Healthy" for s in signals.values())
+    all_healthy = all(s.status == "Healthy" for n, s in signals.items() if _counts_for_health(n, s))
     judged = True
     health: Health
     if instance.state == "pending":

@@ -21,13 +21,14 @@ from typing import Literal
 
 from judge0_operator.api.fleet import InstanceStatus
 from judge0_operator.api.policy import Backoff, RecoveryPolicySpec
+from judge0_operator.decide.diagnosis import Diagnosis
 from judge0_operator.decide.health import Assessment, Health
 from judge0_operator.decide.timeutil import after, format_time, parse_time
 
 START_TIMEOUT_SECONDS = 300  # EC2 starts an instance in a minute or two
 DEFAULT_REPLACE_TIMEOUT_SECONDS = 900  # a forced replacement when the ladder has no ReplaceInstance rung
 
-StepAction = Literal["RestartJudge0", "RebootInstance", "ReplaceInstance", "Start"]
+StepAction = Literal["RestartJudge0", "RebootInstance", "ReplaceInstance", "Start", "CleanDisk"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Step:
     rung: int | None = None  # the ladder rung used; None for Start and forced replacements
     counts: bool = True  # False: re-launching a replacement whose launch failed (not a new attempt)
     terminate_old_now: bool = False  # the old instance is beyond use: do not wait for the new one
+    requested: bool = False  # a human asked (judge0.dev/remediate): recorded, but not an attempt
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def step_timeout(step: Step, policy: RecoveryPolicySpec) -> int:
         return ladder[step.rung].timeout_seconds
     if step.action == "Start":
         return START_TIMEOUT_SECONDS
+    if step.action == "CleanDisk":
+        return policy.remediation.cleanup.timeout_seconds
     rung = next((r for r in ladder if r.action == step.action), None)
     return rung.timeout_seconds if rung else DEFAULT_REPLACE_TIMEOUT_SECONDS
 
@@ -82,22 +86,34 @@ def choose_step(
     *,
     zone_out: bool = False,
     replacement_lost: bool = False,
+    diagnosis: Diagnosis | None = None,
 ) -> Step | GiveUp | None:
-    """The next action for an Unhealthy instance, a decision to give up, or None (wait)."""
+    """The next action for an Unhealthy instance, a decision to give up, or None (wait).
+
+    The diagnosis (``decide/diagnosis.py``) targets the repair: causes the operator never acts on
+    get no step; a disk under pressure is cleaned first; rungs that cannot help the cause (a
+    restart for a broken sandbox, a reboot for a full disk) are skipped.
+    """
     if row.gave_up:
         return None
+    traits = diagnosis.traits if diagnosis is not None else None
+    if traits is not None and not traits.acts:
+        return None  # configuration or load: a condition names it, the autoscaler handles load
+    named = f"{diagnosis.name}: " if diagnosis is not None else ""
     unrecoverable = assessment.unrecoverable
     if replacement_lost:
         return Step(
             "ReplaceInstance",
-            "replacement lost: launching it again",
+            f"{named}replacement lost: launching it again",
             counts=False,
             terminate_old_now=unrecoverable,
         )
     if zone_out:
-        return Step("ReplaceInstance", f"zone {row.zone} is out: failing over", terminate_old_now=unrecoverable)
+        return Step(
+            "ReplaceInstance", f"{named}zone {row.zone} is out: failing over", terminate_old_now=unrecoverable
+        )
     if assessment.replace_now:
-        return Step("ReplaceInstance", assessment.replace_now, terminate_old_now=unrecoverable)
+        return Step("ReplaceInstance", f"{named}{assessment.replace_now}", terminate_old_now=unrecoverable)
     if row.state == "stopping":
         return None
     next_at = parse_time(row.next_action_at)
@@ -109,25 +125,47 @@ def choose_step(
     if assessment.stopped:
         launched, started = parse_time(row.launched_at), parse_time(row.last_action_at)
         if row.last_action == "Start" and (launched is None or started is None or launched <= started):
-            return Step("ReplaceInstance", "still stopped after Start", terminate_old_now=True)
-        return Step("Start", "instance stopped")
+            return Step("ReplaceInstance", f"{named}still stopped after Start", terminate_old_now=True)
+        return Step("Start", f"{named}instance stopped")
+    why = f"{named}{assessment.summary}"
+    cleanup = remediation.cleanup
+    if traits is not None and traits.cleanup_first and cleanup.enabled and row.cleanups < cleanup.attempts:
+        return Step("CleanDisk", why)
     rung = row.rung
     ladder = remediation.ladder
-    while rung < len(ladder) and assessment.skip_restart and ladder[rung].action == "RestartJudge0":
+    skip_restart = assessment.skip_restart or (traits is not None and not traits.restart_helps)
+    skip_reboot = traits is not None and not traits.reboot_helps
+    while rung < len(ladder) and (
+        (skip_restart and ladder[rung].action == "RestartJudge0")
+        or (skip_reboot and ladder[rung].action == "RebootInstance")
+    ):
         rung += 1
     if rung >= len(ladder):
+        if rung > row.rung and diagnosis is not None:
+            return GiveUp(f"no rung left that can help {diagnosis.name} ({row.attempts} attempts)")
         return GiveUp(f"every rung of the ladder tried ({row.attempts} attempts)")
     action = ladder[rung].action
-    return Step(action, assessment.summary, rung=rung, terminate_old_now=action == "ReplaceInstance" and unrecoverable)
+    return Step(action, why, rung=rung, terminate_old_now=action == "ReplaceInstance" and unrecoverable)
 
 
 def record_attempt(
     row: InstanceStatus, step: Step, policy: RecoveryPolicySpec, now: datetime, *, fleet_uid: str
 ) -> InstanceStatus:
-    """The instance's memory once ``step`` is taken: attempt counted, rung advanced, deadlines set."""
+    """The instance's memory once ``step`` is taken: attempt counted, rung advanced, deadlines set.
+
+    A human's request is recorded (last action, deadlines) but is not an attempt of the ladder."""
     if not step.counts:
         return row
     wait = max(step_timeout(step, policy), policy.grace_after_action_seconds)
+    if step.requested:
+        return row.model_copy(
+            update={
+                "last_action": step.action,
+                "last_action_at": format_time(now),
+                "action_deadline": format_time(after(now, wait)),
+                "next_action_at": format_time(after(now, wait)),
+            }
+        )
     attempts = row.attempts + 1
     rung, rung_attempts = row.rung, row.rung_attempts
     if step.rung is not None:
@@ -141,6 +179,7 @@ def record_attempt(
             "attempts": attempts,
             "rung": rung,
             "rung_attempts": rung_attempts,
+            "cleanups": row.cleanups + (step.action == "CleanDisk"),
             "last_action": step.action,
             "last_action_at": format_time(now),
             "action_deadline": format_time(after(now, wait)),
@@ -155,6 +194,8 @@ def settle(row: InstanceStatus, health: Health, policy: RecoveryPolicySpec, now:
         return row.model_copy(update={"healthy_since": None}) if row.healthy_since else row
     since = parse_time(row.healthy_since) or now
     update: dict[str, object] = {"healthy_since": format_time(since)}
+    if row.cleanups:  # the disk is fine again: the next pressure starts with a cleanup again
+        update["cleanups"] = 0
     needs_reset = row.attempts or row.rung or row.rung_attempts or row.gave_up or row.next_action_at
     if needs_reset and (now - since).total_seconds() >= policy.remediation.healthy_period_seconds:
         update.update(

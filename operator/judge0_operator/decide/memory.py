@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from judge0_operator.api.fleet import InstanceStatus, LaunchIntent
+from judge0_operator.decide import findings
 from judge0_operator.decide.health import Assessment, assess
 from judge0_operator.decide.inputs import PassInputs
 from judge0_operator.decide.ladder import reset_deadline, settle
@@ -39,6 +40,12 @@ MEMORY_FIELDS = (
     "action_deadline",
     "replaced_by",
     "gave_up",
+    "cleanups",
+    "handled_request",
+    "predecessor",
+    "traffic",  # rotation (traffic.py): InRotation, Draining or Out, and since when
+    "traffic_since",
+    "drain",  # the drain under way (drain.py)
 )
 
 
@@ -117,6 +124,8 @@ def carry_over(given: PassInputs) -> Observed:
         if old is not None:
             row = row.model_copy(update={name: getattr(old, name) for name in MEMORY_FIELDS})
         row = settle(row, verdict.health, policy, now)
+        row, notes = findings.annotate(row, seen, old, verdict, given, prev.pending_launches)
+        events.extend(notes)
         deadlines.extend(verdict.deadlines)
         deadlines.append(reset_deadline(row, policy))
         if old is None and inst.instance_id not in pending_ids and (inst.slot, inst.launch_attempt) not in pending_keys:

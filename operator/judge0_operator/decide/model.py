@@ -24,8 +24,10 @@ MANAGED_BY = "judge0-operator"
 
 Ec2State = Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"]
 CheckStatus = Literal["ok", "impaired", "initializing", "insufficient-data", "not-applicable"]
-Signal = Literal["ec2", "api", "workers", "canary"]
-SIGNALS: tuple[Signal, ...] = ("ec2", "api", "workers", "canary")
+Signal = Literal["ec2", "api", "workers", "canary", "disk"]
+SIGNALS: tuple[Signal, ...] = ("ec2", "api", "workers", "canary", "disk")
+NoAnswer = Literal["refused", "timeout", "error"]  # why a request got no HTTP answer
+CanaryStage = Literal["submit", "poll"]  # where a canary stopped
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,19 @@ class ProbeResult:
     detail: str = ""
     latency_seconds: float = 0.0
     queue_size: int | None = None  # /workers: jobs waiting
+    working: int | None = None  # /workers: workers running a job (with queue_size: what a drain waits for)
     available_workers: int | None = None  # /workers: registered workers
     saturated: bool = False  # queue full (503) seen: counts as saturation for autoscaling
     version: str | None = None  # /about
+    # The evidence a diagnosis reads (decide/diagnosis.py):
+    http_status: int | None = None  # the answer's status code; None: no HTTP answer (see no_answer)
+    no_answer: NoAnswer | None = None
+    stage: CanaryStage | None = None  # canary: the request it ended on
+    judge0_status: int | None = None  # canary: the submission's status id (final, or last seen)
+    judge0_message: str | None = None  # canary: its message, or the error body's text
+    disk_used_percent: float | None = None  # disk: the data volume's use (df through SSM)
+    disk_size_bytes: int | None = None
+    database_bytes: int | None = None  # disk: GET /statistics database.size_in_bytes
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,31 @@ class FleetObservation:
     complete: bool = True
     error: str | None = None
     zones: Mapping[str, str] = field(default_factory=dict)  # subnet id → zone, for the fleet's subnets
+    target_groups: Mapping[str, TargetGroupHealth] = field(default_factory=dict)  # spec.traffic's, by ARN
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """One instance target of a target group, as DescribeTargetHealth reports it."""
+
+    instance_id: str
+    state: str  # initial | healthy | unhealthy | unused | draining | unavailable
+    reason: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class TargetGroupHealth:
+    """Every instance target of one group at ``observed_at``; ``error`` set when it could not be read."""
+
+    arn: str
+    observed_at: datetime
+    targets: Mapping[str, TargetHealth] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None
 
 
 # --- Actions -------------------------------------------------------------------------------------
@@ -151,13 +188,30 @@ class Terminate:
 
 @dataclass(frozen=True)
 class RestartJudge0:
-    """SSM AWS-RunShellScript with the policy's restartCommand, awaiting the per-instance result."""
+    """SSM AWS-RunShellScript with the policy's restartCommand, awaiting the per-instance result.
+
+    ``component`` is what the diagnosis named (server, workers, redis, db; None: restartCommand) and
+    ``command`` its command; ``requeue`` asks for the policy's requeueCommand after it (act/aws.py).
+    """
 
     instance_id: str
     reason: str
     command: str = ""
     slot: str | None = None
+    component: str | None = None
+    requeue: bool = False
     kind: Literal["RestartJudge0"] = "RestartJudge0"
+
+
+@dataclass(frozen=True)
+class CleanDisk:
+    """SSM AWS-RunShellScript with the policy's cleanup command (DiskPressure), awaiting the result."""
+
+    instance_id: str
+    reason: str
+    command: str = ""
+    slot: str | None = None
+    kind: Literal["CleanDisk"] = "CleanDisk"
 
 
 @dataclass(frozen=True)
@@ -178,8 +232,8 @@ class Start:
     kind: Literal["Start"] = "Start"
 
 
-Action = Launch | Terminate | RestartJudge0 | Reboot | Start
-MUTATING_KINDS = frozenset({"Launch", "Terminate", "RestartJudge0", "RebootInstance", "Start"})
+Action = Launch | Terminate | RestartJudge0 | CleanDisk | Reboot | Start
+MUTATING_KINDS = frozenset({"Launch", "Terminate", "RestartJudge0", "CleanDisk", "RebootInstance", "Start"})
 
 
 @dataclass(frozen=True)

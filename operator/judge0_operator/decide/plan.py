@@ -3,7 +3,7 @@
 ``plan`` is the pass's table of contents: one line per phase, in order, each a function in the
 module of its concern that takes what it reads and returns (or records in the draft) what it
 decides. Phases 1 to 4 only judge; 5 to 12 decide, unless the fleet is paused or EC2 could not be
-fully described; 13 reports. ``docs/architecture.md`` shows where a new phase goes.
+fully described; 13 sets the rotation; 14 reports. ``docs/architecture.md`` shows where a new phase goes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from judge0_operator.decide import (
     safety,
     scale_in,
     scale_up,
+    templates,
+    traffic,
 )
+from judge0_operator.decide.controls import Controls
 from judge0_operator.decide.draft import Draft
 from judge0_operator.decide.inputs import PassInputs
 from judge0_operator.decide.model import FleetObservation
@@ -46,9 +49,13 @@ def plan(
     fleet_uid: str,
     generation: int,
     fleet_name: str = "",
+    controls: Controls | None = None,
 ) -> Plan:
-    """Decide one pass. Pure: no I/O, no clock, no global randomness."""
-    given = PassInputs(spec, policy, observation, previous, now, fleet_uid, generation, fleet_name)
+    """Decide one pass. Pure: no I/O, no clock, no global randomness. ``controls``: the fleet's
+    annotations, read by ``controls.parse_annotations`` (do-not-disrupt, remediate, reset-circuit)."""
+    given = PassInputs(
+        spec, policy, observation, previous, now, fleet_uid, generation, fleet_name, controls or Controls()
+    )
     # 1. Memory: observed instances become rows, memory carried by instance id; intents matched.
     seen = memory.carry_over(given)
     rows = seen.memory.rows.values()
@@ -59,6 +66,8 @@ def plan(
     draft = Draft(given, seen.memory, zones_out=zones.out, recently_terminated=seen.recently_terminated)
     # 4. Safety: maxUnhealthy and maxInFlight over the slot holders.
     limits = safety.fleet_limits(given.policy, draft.holders(), desired=size.desired, zones_out=zones.out)
+    # 4b. Templates: one whose replacement failed like the instance it replaced launches nothing more.
+    defective = templates.judge_templates(draft)
 
     remediated, rollout_step = remediation.Remediated(), None
     if given.acting:  # not paused, and EC2 fully seen: acting on a partial view makes duplicates
@@ -78,8 +87,10 @@ def plan(
         rollout_step = rolling.roll_out(draft, desired=size.desired, limits=limits)
         # 12. Rebalancing: in a quiet pass, move capacity back to a recovered zone.
         rebalance.rebalance(draft, desired=size.desired, limits=limits, rollout_step=rollout_step)
+    # 13. Rotation: who clients reach now; what leaves the target groups before the actions run.
+    rotation = traffic.rotate(draft)
 
-    # 13. Report: status, conditions, Events, and the next check.
+    # 14. Report: status, conditions, Events, and the next check.
     return report.report(
         given,
         draft,
@@ -89,5 +100,7 @@ def plan(
         remediated=remediated,
         rollout_step=rollout_step,
         events=(*seen.events, *zone_events, *size.events),
-        deadlines=(*seen.deadlines, *zones.deadlines, size.next_check),
+        deadlines=(*seen.deadlines, *zones.deadlines, size.next_check, *draft.drain_checks),
+        traffic=rotation,
+        templates=defective,
     )

@@ -30,6 +30,8 @@ def rebalance(draft: Draft, *, desired: int, limits: Limits, rollout_step: Rollo
         or any(h.health != "Healthy" or not h.updated for h in holders)
     ):
         return ()
+    if any(h.do_not_disrupt for h in holders):
+        return ()  # a human holds an instance: no moves while the fleet is held
     spare = rollout_step.spare_surge if rollout_step is not None else 0
     if spare <= 0:
         return ()

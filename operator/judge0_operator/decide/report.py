@@ -1,4 +1,4 @@
-"""Phase 13, report: the new status, its conditions, the pass's Events and when to look again.
+"""Phase 14, report: the new status, its conditions, the pass's Events and when to look again.
 
 Counts come from the rows the status keeps (DryRun: memory as before deciding); each condition
 is worked out from what this pass saw and decided (the reasons are listed in ``conditions``,
@@ -13,12 +13,12 @@ when maxUnhealthy starts holding remediation back), then the condition changes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from judge0_operator.api.common import resolve_int_or_percent
 from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus
-from judge0_operator.decide import rollout
+from judge0_operator.decide import findings_report, rollout
 from judge0_operator.decide.capacity import Size
 from judge0_operator.decide.conditions import (
     AVAILABLE,
@@ -31,7 +31,8 @@ from judge0_operator.decide.conditions import (
     find,
     merge,
 )
-from judge0_operator.decide.draft import REMEDIATION, REPLACED, ROLLOUT, ZONE_BALANCE, Decided, Draft
+from judge0_operator.decide.diagnosis import acts
+from judge0_operator.decide.draft import REMEDIATION, REPLACED, ROLLOUT, ZONE_BALANCE, Decided, Draft, DrainEnd
 from judge0_operator.decide.health import is_ready
 from judge0_operator.decide.inputs import PassInputs
 from judge0_operator.decide.model import TAG_FLEET, Action, EventNote
@@ -39,7 +40,9 @@ from judge0_operator.decide.outcomes import classify_error, cloud_reason
 from judge0_operator.decide.remediation import Remediated, in_flight_slots
 from judge0_operator.decide.safety import Limits, ZoneVerdict
 from judge0_operator.decide.slots import SlotView, slot_key
+from judge0_operator.decide.templates import TemplateVerdict
 from judge0_operator.decide.timeutil import after, earliest_after, format_time, parse_time
+from judge0_operator.decide.traffic import TrafficPlan, traffic_status
 
 MAX_LAST_ACTIONS = 20
 EC2_POLL_SECONDS = 60  # DescribeInstanceStatus is polled about once a minute (as Karpenter)
@@ -53,6 +56,8 @@ class Plan:
     status: Judge0FleetStatus  # rebuilt from the observation, with memory carried from the previous one
     next_check_at: datetime  # earliest deadline, never later than the smallest probe interval from now
     events: tuple[EventNote, ...]  # Events for condition changes and decisions
+    traffic: TrafficPlan = field(default_factory=TrafficPlan)  # rotation: deregister before acting
+    drain_ends: tuple[DrainEnd, ...] = ()  # drains that ended this pass (for the metrics)
 
 
 def report(
@@ -66,18 +71,22 @@ def report(
     rollout_step: rollout.RolloutStep | None,
     events: Sequence[EventNote],
     deadlines: Iterable[datetime | None],
+    traffic: TrafficPlan | None = None,
+    templates: TemplateVerdict | None = None,
 ) -> Plan:
     """The actions, the status to write, the next check, and every Event (``events`` come first)."""
     prev, now = given.previous, given.now
     done = draft.reported()
     memory = done.memory
     rows = sorted(memory.rows.values(), key=lambda r: (slot_key(r.slot), r.launch_attempt, r.instance_id))
+    held = findings_report.held_back(draft)
     desired = [
         *_ready_and_available(given, done, size.desired),
         _progressing(given, draft, done, size.desired, limits, rollout_step),
-        _degraded(done, zones),
+        findings_report.template_defective(templates) or _degraded(done, zones),
         _remediation_allowed(given, done, limits, remediated),
         _cloud_api(given),
+        findings_report.configured(rows, given.controls.problems),
     ]
     conditions, condition_events = merge(prev.conditions, desired, now=now, generation=given.generation)
     next_check = next_check_at(given, rows, deadlines)
@@ -87,6 +96,9 @@ def report(
         desired_replicas=size.desired,
         ready_replicas=sum(is_ready(r.state, r.signals, given.policy) for r in rows),
         healthy_replicas=sum(r.health == "Healthy" for r in rows),
+        in_rotation_replicas=sum(r.traffic == "InRotation" for r in rows),
+        draining_replicas=sum(r.traffic == "Draining" for r in rows),
+        traffic=traffic_status(given, rows),
         updated_replicas=sum(r.updated for r in rows),
         outdated_replicas=sum(not r.updated for r in rows),
         template_hash=given.template,
@@ -102,10 +114,14 @@ def report(
         next_slot=memory.next_slot,
         slot_attempts=dict(sorted(memory.slot_attempts.items(), key=lambda kv: slot_key(kv[0]))),
         aws_error=given.aws_error,
+        defective_templates=list(templates.defective) if templates is not None else [],
+        handled_requests=findings_report.handled_requests(given, draft),
+        circuit_reset=given.controls.reset_circuit if given.reset else prev.circuit_reset,
+        held_back=held,
         last_pass_at=format_time(now),
         next_check_at=format_time(next_check),
     )
-    notes = [*events, *done.events]
+    notes = [*events, *done.events, *findings_report.notes(given, prev, held)]
     old = find(prev.conditions, REMEDIATION_ALLOWED)
     restricted_now = limits.restricted and not given.spec.paused
     if restricted_now and not (old and old.status == "False" and old.reason == "TooManyUnhealthy"):
@@ -117,7 +133,14 @@ def report(
                 f"unhealthy: {', '.join(limits.unhealthy)}",
             )
         )
-    return Plan(done.actions, status, next_check, (*notes, *condition_events))
+    return Plan(
+        done.actions,
+        status,
+        next_check,
+        (*notes, *condition_events),
+        traffic=traffic or TrafficPlan(),
+        drain_ends=tuple(draft.drain_ends),
+    )
 
 
 def next_check_at(given: PassInputs, rows: Sequence[InstanceStatus], deadlines: Iterable[datetime | None]) -> datetime:
@@ -202,12 +225,18 @@ def _progressing(
     kinds = {action.kind for _, action in decided}
     keywords = {keyword for keyword, _ in decided}
     unhealthy = [h.instance_id for h in holders if h.health == "Unhealthy"]
-    working_on = [h.instance_id for h in holders if h.health == "Unhealthy" and not h.gave_up]
+    working_on = [
+        h.instance_id
+        for h in holders
+        if h.health == "Unhealthy" and not h.gave_up and not h.do_not_disrupt and acts(h.diagnosis)
+    ]
     error = given.aws_error
     if given.spec.paused:
         return Desired(PROGRESSING, "False", "Paused", "spec.paused: observing and reporting only")
     if error:
         return Desired(PROGRESSING, "False", "LaunchBlocked", f"{error.get('code')}: {error.get('message')}")
+    if draft.launches_blocked:
+        return Desired(PROGRESSING, "False", "TemplateDefective", draft.launches_blocked)
     if step is not None and step.stalled:
         return Desired(PROGRESSING, "False", rollout.REASON_ROLLOUT_STALLED, step.message)
     if limits.restricted and unhealthy:
@@ -229,6 +258,9 @@ def _progressing(
         return Desired(PROGRESSING, "True", "Launching", message)
     if "Terminate" in kinds:
         return Desired(PROGRESSING, "True", "ScalingDown", f"desired {desired}")
+    if draft.held_back:
+        held = "; ".join(findings_report.held_back(draft))
+        return Desired(PROGRESSING, "False", "HeldBack", f"held by judge0.dev/do-not-disrupt: {held}")
     return Desired(PROGRESSING, "False", "Stable", f"{len(holders)} instances, desired {desired}")
 
 

@@ -3,7 +3,8 @@
 The rules (maxSurge, maxUnavailable, oldest first across zones, stall on an unhealthy new
 instance) are in ``rollout``; this phase gathers its inputs from the draft and carries out the
 step. Slots scaled in, already being replaced, touched this pass or with a remediation in flight
-are left alone. Nothing rolls above maxUnhealthy or while launches are stopped.
+are left alone, and so are instances a human holds (``judge0.dev/do-not-disrupt``: held back).
+Nothing rolls above maxUnhealthy, while launches are stopped or from a defective template.
 
 Events: ``RollingOut`` — Normal.
 """
@@ -20,7 +21,7 @@ from judge0_operator.decide.timeutil import parse_time
 def roll_out(draft: Draft, *, desired: int, limits: Limits) -> rollout.RolloutStep | None:
     """The rollout step taken (its spare surge is what rebalancing may use); None when none may be."""
     given = draft.given
-    if limits.restricted or not given.can_launch:
+    if limits.restricted or not given.can_launch or draft.launches_blocked:
         return None
     in_flight = in_flight_slots(draft)
     outdated: list[rollout.OutdatedInstance] = []
@@ -35,6 +36,9 @@ def roll_out(draft: Draft, *, desired: int, limits: Limits) -> rollout.RolloutSt
             surge_in_use += 1
             if view.outgoing and holder.updated and holder.health == "Unhealthy":
                 new_unhealthy += 1
+            continue
+        if not holder.updated and holder.do_not_disrupt:
+            draft.hold_back(holder.instance_id, ROLLOUT)  # a human holds it: it stays outdated
             continue
         if not holder.updated and not draft.touched(view.slot) and view.slot not in in_flight:
             launched_at = parse_time(holder.launched_at) or given.now
@@ -58,7 +62,8 @@ def roll_out(draft: Draft, *, desired: int, limits: Limits) -> rollout.RolloutSt
         row = draft.rows.get(old.instance_id)
         if row is None:
             continue
-        draft.terminate(row, f"{ROLLOUT}: outdated, terminated first (within maxUnavailable)")
+        if not draft.terminate(row, f"{ROLLOUT}: outdated, terminated first (within maxUnavailable)"):
+            continue  # draining first: replaced once it is gone, within maxUnavailable still
         draft.replace(old.slot, old.instance_id, f"{ROLLOUT}: replace outdated {old.instance_id}", keyword=ROLLOUT)
         started.append(old.instance_id)
     if started:

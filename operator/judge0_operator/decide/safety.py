@@ -30,6 +30,7 @@ from datetime import datetime
 from judge0_operator.api.common import resolve_int_or_percent
 from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
+from judge0_operator.decide import diagnosis
 from judge0_operator.decide.model import EventNote
 from judge0_operator.decide.timeutil import after, format_time, parse_time
 
@@ -171,8 +172,13 @@ class Limits:
 def fleet_limits(
     policy: RecoveryPolicySpec, holders: Sequence[InstanceStatus], *, desired: int, zones_out: Collection[str]
 ) -> Limits:
-    """The limits over the slot holders; unhealthy instances in out zones fail over, so do not count."""
-    unhealthy = sorted(h.instance_id for h in holders if h.health == "Unhealthy" and h.zone not in zones_out)
+    """The limits over the slot holders; unhealthy instances in out zones fail over, so do not count,
+    nor do those whose diagnosis is never acted on (a wrong token, maintenance: configuration)."""
+    unhealthy = sorted(
+        h.instance_id
+        for h in holders
+        if h.health == "Unhealthy" and h.zone not in zones_out and diagnosis.acts(h.diagnosis)
+    )
     return Limits(
         holders=len(holders),
         unhealthy=tuple(unhealthy),

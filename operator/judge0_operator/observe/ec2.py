@@ -249,6 +249,10 @@ class Ec2Observer:
             if not token:
                 return
 
+    def unknown_subnets(self, subnet_ids: Iterable[str]) -> list[str]:
+        """Subnets the last DescribeSubnets answered without (not merely not asked about yet)."""
+        return [s for s in dict.fromkeys(subnet_ids) if s in self._subnets and self._subnets[s][0] is None]
+
     async def subnet_zones(self, subnet_ids: Iterable[str]) -> dict[str, str]:
         """subnet → zone for the given subnets; unknown subnets are left out.
 

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ import aiohttp
 from judge0_operator import metrics
 from judge0_operator.api.fleet import Judge0Spec
 from judge0_operator.api.policy import CanaryProbe, Probes
-from judge0_operator.decide.model import Ec2Instance, ProbeResult, Signal
+from judge0_operator.decide.model import CanaryStage, Ec2Instance, NoAnswer, ProbeResult, Signal
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ SessionFactory = Callable[[], aiohttp.ClientSession]
 
 
 QUEUED = "In Queue"  # Judge0 status 1
+DRAIN_POLL_SECONDS = 1.0  # /workers of a draining node (decide/drain.py POLL_SECONDS)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class _NodeState:
     results: dict[Signal, ProbeResult] = field(default_factory=dict)
     canary: asyncio.Task[None] | None = None
     version: str | None = None
+    database_bytes: int | None = None  # GET /statistics (read at the disk probe's interval)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,24 @@ class _Reply:
 
 class _ProbeFailed(Exception):
     """A request that got no HTTP answer (refused, reset, timed out); the text is token-free."""
+
+    def __init__(self, text: str, kind: NoAnswer = "error") -> None:
+        super().__init__(text)
+        self.kind: NoAnswer = kind
+
+
+@dataclass(frozen=True)
+class _CanaryOutcome:
+    """One canary's verdict and the evidence behind it (for the diagnosis)."""
+
+    ok: bool | None
+    detail: str
+    saturated: bool = False
+    stage: CanaryStage | None = None
+    http_status: int | None = None
+    no_answer: NoAnswer | None = None
+    judge0_status: int | None = None
+    judge0_message: str | None = None
 
 
 def _clip(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
@@ -120,10 +140,15 @@ class Judge0Prober:
         probes: Probes,
         token: str | None,
         now: datetime,
+        *,
+        draining: Collection[str] = (),
     ) -> dict[str, dict[Signal, ProbeResult]]:
         """Run the due probes of every running instance; return each one's latest results.
 
         A signal is absent until its probe has completed once (or when the probe is disabled).
+        ``draining`` nodes (out of rotation, an action waiting for their work to finish) get their
+        ``/workers`` read every ``DRAIN_POLL_SECONDS`` — even with the workers probe off — and no
+        canary (it would be work on a node that is being emptied).
         """
         if token:
             self._secrets.add(token)
@@ -140,12 +165,18 @@ class Judge0Prober:
             if probes.api.enabled and self._due(node, "api", probes.api.interval_seconds, now):
                 node.last_run["api"] = now
                 jobs.append(self._probe_api(node, base, judge0, probes, token, now))
-            if probes.workers.enabled and self._due(node, "workers", probes.workers.interval_seconds, now):
+            drained = instance.instance_id in draining
+            workers_every = DRAIN_POLL_SECONDS if drained else probes.workers.interval_seconds
+            if (probes.workers.enabled or drained) and self._due(node, "workers", workers_every, now):
                 node.last_run["workers"] = now
                 jobs.append(self._probe_workers(node, base, judge0, probes, token, now))
+            if probes.disk.enabled and self._due(node, "disk", probes.disk.interval_seconds, now):
+                node.last_run["disk"] = now  # GET /statistics: Postgres' size, at the disk probe's pace
+                jobs.append(self._probe_statistics(node, base, token, float(probes.disk.timeout_seconds)))
             canary_idle = node.canary is None or node.canary.done()
             if (
                 probes.canary.enabled
+                and not drained
                 and canary_idle
                 and self._due(node, "canary", probes.canary.interval_seconds, now)
             ):
@@ -154,7 +185,11 @@ class Judge0Prober:
         await asyncio.gather(*jobs)
         enabled = self._enabled(probes)
         latest = {
-            i.instance_id: {s: r for s, r in self._nodes[i.instance_id].results.items() if s in enabled}
+            i.instance_id: {
+                s: r
+                for s, r in self._nodes[i.instance_id].results.items()
+                if s in enabled or (s == "workers" and i.instance_id in draining)
+            }
             for i in running
         }
         # Started last, in the background: they never hold this pass up, and what it reports for
@@ -164,6 +199,11 @@ class Judge0Prober:
                 self._run_canary(node, base, probes.canary, token, now), name=f"canary-{node.instance_id}"
             )
         return latest
+
+    def database_bytes(self, instance_id: str) -> int | None:
+        """The database size the node's GET /statistics last reported (cached there for 10 min)."""
+        node = self._nodes.get(instance_id)
+        return node.database_bytes if node is not None else None
 
     def forget(self, instance_id: str) -> None:
         """Drop a terminated instance's state (and cancel its canary)."""
@@ -244,9 +284,12 @@ class Judge0Prober:
                     content = await response.content.read(MAX_BODY_BYTES)
                     return _Reply(response.status, content, loop.time() - started)
             except TimeoutError:
-                raise _ProbeFailed(f"timed out after {timeout:g}s") from None
+                raise _ProbeFailed(f"timed out after {timeout:g}s", "timeout") from None
             except aiohttp.ClientConnectorError as exc:
-                raise _ProbeFailed(self._scrub(f"cannot connect: {exc.os_error.strerror or exc}")) from None
+                text = self._scrub(f"cannot connect: {exc.os_error.strerror or exc}")
+                raise _ProbeFailed(text, "refused") from None
+            except aiohttp.ServerDisconnectedError as exc:  # closed without an answer: nothing serving
+                raise _ProbeFailed(self._scrub(f"{type(exc).__name__}: {exc}"), "refused") from None
             except (aiohttp.ClientError, OSError) as exc:
                 raise _ProbeFailed(self._scrub(f"{type(exc).__name__}: {exc}")) from None
 
@@ -274,7 +317,8 @@ class Judge0Prober:
         try:
             reply = await self._request("GET", base + path, token, probes.api.timeout_seconds)
         except _ProbeFailed as exc:
-            self._record(node, ProbeResult(signal="api", ok=False, observed_at=now, detail=str(exc)))
+            failed = ProbeResult(signal="api", ok=False, observed_at=now, detail=str(exc), no_answer=exc.kind)
+            self._record(node, failed)
             return
         ok: bool = reply.status == 200
         detail = f"HTTP {reply.status}"
@@ -292,6 +336,8 @@ class Judge0Prober:
                     ok, detail = False, f"version {version}, expected {judge0.expected_version}"
         elif reply.status == 401:
             detail = "HTTP 401: auth token rejected"
+        elif reply.status == 403:
+            detail = "HTTP 403: forbidden (IP filter or authorization)"
         self._record(
             node,
             ProbeResult(
@@ -301,6 +347,7 @@ class Judge0Prober:
                 detail=detail,
                 latency_seconds=reply.latency,
                 version=version,
+                http_status=reply.status,
             ),
         )
 
@@ -317,9 +364,12 @@ class Judge0Prober:
         try:
             reply = await self._request("GET", base + "/workers", token, spec.timeout_seconds)
         except _ProbeFailed as exc:
-            self._record(node, ProbeResult(signal="workers", ok=False, observed_at=now, detail=str(exc)))
+            failed = ProbeResult(signal="workers", ok=False, observed_at=now, detail=str(exc), no_answer=exc.kind)
+            self._record(node, failed)
             return
-        result = ProbeResult(signal="workers", ok=False, observed_at=now, latency_seconds=reply.latency)
+        result = ProbeResult(
+            signal="workers", ok=False, observed_at=now, latency_seconds=reply.latency, http_status=reply.status
+        )
         if reply.status == 500:
             self._record(node, replace(result, detail="HTTP 500: Redis down?"))
             return
@@ -334,8 +384,11 @@ class Judge0Prober:
             self._record(node, replace(result, detail="unexpected /workers body"))
             return
         if not queues:
-            # Judge0 answers [] until a job is first queued and after Redis restarts: inconclusive.
-            self._record(node, replace(result, ok=None, detail="no queues yet ([] is inconclusive)"))
+            # Judge0 answers [] until a job is first queued and after Redis restarts: inconclusive for
+            # health, but no queue means nothing waiting or running (what a drain needs to know).
+            self._record(
+                node, replace(result, ok=None, detail="no queues yet ([] is inconclusive)", queue_size=0, working=0)
+            )
             return
         wanted = judge0.expected_version or node.version
         entry = next((q for q in queues if wanted and q.get("queue") == wanted), queues[0])
@@ -349,8 +402,26 @@ class Judge0Prober:
             detail += f" (minAvailable {spec.min_available})"
         self._record(
             node,
-            replace(result, ok=ok, detail=_clip(detail), queue_size=size, available_workers=available),
+            replace(
+                result,
+                ok=ok,
+                detail=_clip(detail),
+                queue_size=size,
+                available_workers=available,
+                working=_int(entry.get("working")),
+            ),
         )
+
+    async def _probe_statistics(self, node: _NodeState, base: str, token: str | None, timeout: float) -> None:
+        """GET /statistics: ``database.size_in_bytes`` (Judge0 caches it 10 min; 500 with Postgres down)."""
+        try:
+            reply = await self._request("GET", base + "/statistics", token, timeout)
+            size = reply.json()["database"]["size_in_bytes"] if reply.status == 200 else None
+        except (_ProbeFailed, ValueError, UnicodeDecodeError, KeyError, TypeError):
+            return
+        value = _int(size)
+        if value is not None:
+            node.database_bytes = value
 
     async def _run_canary(
         self, node: _NodeState, base: str, spec: CanaryProbe, token: str | None, started_at: datetime
@@ -358,28 +429,34 @@ class Judge0Prober:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            ok, detail, saturated = await self._canary(node, base, spec, token, started + spec.timeout_seconds)
+            outcome = await self._canary(node, base, spec, token, started + spec.timeout_seconds)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug here must not kill the canary loop of this node
-            ok, detail, saturated = False, self._scrub(f"canary error: {type(exc).__name__}"), False
+            outcome = _CanaryOutcome(False, self._scrub(f"canary error: {type(exc).__name__}"))
         elapsed = loop.time() - started
+        message = outcome.judge0_message
         self._record(
             node,
             ProbeResult(
                 signal="canary",
-                ok=ok,
+                ok=outcome.ok,
                 observed_at=started_at + timedelta(seconds=elapsed),
-                detail=_clip(self._scrub(detail)),
+                detail=_clip(self._scrub(outcome.detail)),
                 latency_seconds=elapsed,
-                saturated=saturated,
+                saturated=outcome.saturated,
+                http_status=outcome.http_status,
+                no_answer=outcome.no_answer,
+                stage=outcome.stage,
+                judge0_status=outcome.judge0_status,
+                judge0_message=_clip(self._scrub(message)) if message else None,
             ),
         )
 
     async def _canary(
         self, node: _NodeState, base: str, spec: CanaryProbe, token: str | None, deadline: float
-    ) -> tuple[bool | None, str, bool]:
-        """(ok, detail, saturated) of one canary: submit without wait, then poll until done or deadline."""
+    ) -> _CanaryOutcome:
+        """One canary: submit without wait, then poll until done or deadline; verdict and evidence."""
         loop = asyncio.get_running_loop()
         body: dict[str, Any] = {
             "source_code": spec.source_code,
@@ -397,29 +474,49 @@ class Judge0Prober:
                 body,
             )
         except _ProbeFailed as exc:
-            return False, f"submit: {exc}", False
+            return _CanaryOutcome(False, f"submit: {exc}", stage="submit", no_answer=exc.kind)
         if reply.status == 503:
             error = _error_text(reply)
             if "queue is full" in error:
-                return None, "queue full (503): node overloaded", True
-            return None, f"not accepting submissions (503): {error}", False
+                return _CanaryOutcome(
+                    None, "queue full (503): node overloaded", True, "submit", 503, judge0_message=error
+                )
+            return _CanaryOutcome(
+                None, f"not accepting submissions (503): {error}", False, "submit", 503, judge0_message=error
+            )
         if reply.status != 201:
-            return False, f"submit: HTTP {reply.status} {_error_text(reply)}".rstrip(), False
+            error = _error_text(reply)
+            return _CanaryOutcome(
+                False, f"submit: HTTP {reply.status} {error}".rstrip(), False, "submit", reply.status,
+                judge0_message=error or None,
+            )
         try:
             submission_token = str(reply.json()["token"])
         except (ValueError, UnicodeDecodeError, KeyError, TypeError):
-            return False, "submit: no token in the answer", False
+            return _CanaryOutcome(False, "submit: no token in the answer", stage="submit", http_status=201)
 
         url = f"{base}/submissions/{submission_token}?base64_encoded=false&fields={POLL_FIELDS}"
         last = QUEUED
+        last_status: int | None = 1
+        last_http: int | None = None
+        last_failure: NoAnswer | None = None
         delay = self.canary_poll_seconds
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 timed_out = f"not finished after {spec.timeout_seconds}s (last: {last})"
+                ok: bool | None = False
+                detail = timed_out
                 if last == QUEUED:  # never picked up: busy workers, or none taking jobs?
-                    return (*_queued_verdict(timed_out, node.results.get("workers")), False)
-                return False, timed_out, False
+                    ok, detail = _queued_verdict(timed_out, node.results.get("workers"))
+                return _CanaryOutcome(
+                    ok,
+                    detail,
+                    stage="poll",
+                    http_status=last_http,
+                    no_answer=last_failure,
+                    judge0_status=1 if last == QUEUED else last_status,
+                )
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 2.0)
             remaining = deadline - loop.time()
@@ -428,10 +525,12 @@ class Judge0Prober:
             try:
                 reply = await self._request("GET", url, token, remaining)
             except _ProbeFailed as exc:
-                last = f"poll: {exc}"
+                last, last_failure, last_http = f"poll: {exc}", exc.kind, None
                 continue
+            last_failure = None
+            last_http = reply.status
             if reply.status == 404:
-                return False, "submission vanished (404)", False
+                return _CanaryOutcome(False, "submission vanished (404)", stage="poll", http_status=404)
             if reply.status != 200:
                 last = f"poll: HTTP {reply.status}"
                 continue
@@ -444,10 +543,18 @@ class Judge0Prober:
                 continue
             description = str(status.get("description", ""))
             if status_id <= 2:
-                last = description or f"status {status_id}"
+                last, last_status = description or f"status {status_id}", status_id
                 continue
             ok, detail = _verdict(status_id, description, submission, spec.expected_stdout)
-            return ok, detail, False
+            message = submission.get("message") or submission.get("stderr")
+            return _CanaryOutcome(
+                ok,
+                detail,
+                stage="poll",
+                http_status=200,
+                judge0_status=status_id,
+                judge0_message=str(message) if message else None,
+            )
 
 
 def _queued_verdict(detail: str, workers: ProbeResult | None) -> tuple[bool | None, str]:

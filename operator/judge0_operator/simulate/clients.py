@@ -63,6 +63,26 @@ class ControlClient:
     async def reset_calls(self) -> None:
         await self._call("POST", "/calls/reset")
 
+    async def create_target_group(self, name: str, **options: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", "/elbv2/target-groups", {"name": name, **options})
+        return result
+
+    async def start_clients(self, target: str, rate: float) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", "/clients/load", {"target": target, "rate": rate})
+        return result
+
+    async def stop_clients(self, drain_seconds: float) -> dict[str, Any] | None:
+        """Stop the student load; its summary once in-flight work had ``drain_seconds`` to finish."""
+        async with self.session.post(
+            self.url + "/clients/stop",
+            json={"drainSeconds": drain_seconds},
+            timeout=aiohttp.ClientTimeout(total=drain_seconds + 30),
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status >= 400:
+                raise ControlError(f"POST /clients/stop: HTTP {resp.status}: {data}")
+            return data if isinstance(data, dict) else None
+
     async def load(self, target: str, jobs: int) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", "/load", {"target": target, "jobs": jobs})
         return result

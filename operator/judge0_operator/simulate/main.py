@@ -35,6 +35,11 @@ def _quiet_logging(work_dir: Path) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def _client_rate(args: argparse.Namespace) -> float:
+    rate = getattr(args, "client_rate", None)
+    return 1.0 if rate is None else float(rate)
+
+
 def options_from_args(args: argparse.Namespace) -> Options:
     short = bool(getattr(args, "short", False))
     scenario = (
@@ -49,6 +54,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         fast_policy=not getattr(args, "policy", None) or bool(getattr(args, "fast_policy", False)),
         skip_features=skip,
         work_dir=getattr(args, "work_dir", None),
+        client_rate=_client_rate(args),
     )
 
 

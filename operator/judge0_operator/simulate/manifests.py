@@ -33,6 +33,7 @@ FAST_POLICY: dict[str, Any] = {
         "api": {"intervalSeconds": 1, "timeoutSeconds": 1, "unhealthyAfterSeconds": 3},
         "workers": {"intervalSeconds": 1, "timeoutSeconds": 1, "unhealthyAfterSeconds": 3},
         "canary": {"intervalSeconds": 5, "timeoutSeconds": 4, "unhealthyAfterSeconds": 5},
+        "disk": {"intervalSeconds": 10, "timeoutSeconds": 10},  # one batched SSM df per fleet
     },
     "remediation": {
         "ladder": [
@@ -43,7 +44,18 @@ FAST_POLICY: dict[str, Any] = {
         "backoff": {"initialSeconds": 1, "maxSeconds": 5, "multiplier": 2, "jitter": 0.2},
         "healthyPeriodSeconds": 20,
     },
+    # A drain waits for a node's queue and running jobs, then 2 s for clients to fetch their results.
+    "drain": {"timeoutSeconds": 30, "graceSeconds": 2},
 }
+# Publishing: the simulation always creates this target group in the world (``world/aws/elbv2.py``)
+# and runs its student load (``world/clients``) through what ``spec.traffic`` publishes.
+TARGET_GROUP_NAME = "judge0-students"
+TARGET_GROUP_TAGS = {"judge0.dev/managed-by": "judge0-operator"}  # what the IAM policy asks of a group
+TARGET_GROUP_PLACEHOLDER = "{world.targetGroupArn}"  # replaced by the created group's ARN
+# spec.traffic of the simulated fleet: its Service and the world's target group; the student load
+# goes through the target group (a fleet with spec.traffic.service only: through the Service; None:
+# "no client load: fleet not published").
+SIM_TRAFFIC: dict[str, Any] | None = {"service": {}, "targetGroupArns": [TARGET_GROUP_PLACEHOLDER]}
 # Queue autoscaling added to the default fleet so the exam burst has something to scale.
 SIM_SCALING: dict[str, Any] = {
     "minReplicas": SIM_REPLICAS,
@@ -129,8 +141,12 @@ def fit_fleet(
     policy_name: str,
     default_shape: bool,
     with_scaling: bool = True,
+    traffic: Mapping[str, Any] | None = None,
+    target_group_arn: str | None = None,
 ) -> dict[str, Any]:
-    """The fleet aimed at the world: its region, subnets, AMI, security group, types and endpoints."""
+    """The fleet aimed at the world: its region, subnets, AMI, security group, types and endpoints
+    (and ``spec.traffic``: ``traffic`` when given, else the manifest's, with the world's target group
+    ARN in place of ``TARGET_GROUP_PLACEHOLDER``)."""
     fleet = copy.deepcopy(dict(manifest))
     meta = fleet.setdefault("metadata", {})
     meta.setdefault("namespace", "default")
@@ -153,6 +169,14 @@ def fit_fleet(
     judge0["authSecretRef"] = {"name": SECRET_NAME, "key": SECRET_KEY}
     judge0.setdefault("expectedVersion", "1.13.1")
     spec["recoveryPolicyRef"] = {"name": policy_name}
+    if traffic is not None:
+        spec["traffic"] = copy.deepcopy(dict(traffic))
+    if isinstance(spec.get("traffic"), dict) and target_group_arn:
+        arns = spec["traffic"].get("targetGroupArns")
+        if isinstance(arns, list):
+            spec["traffic"]["targetGroupArns"] = [
+                target_group_arn if a == TARGET_GROUP_PLACEHOLDER else a for a in arns
+            ]
     if default_shape:
         spec["replicas"] = SIM_REPLICAS
         if with_scaling:
@@ -160,6 +184,24 @@ def fit_fleet(
         spec.setdefault("rollout", {"maxSurge": 1, "maxUnavailable": 0})
     Judge0Fleet.model_validate(fleet)
     return fleet
+
+
+def client_target(fleet: Mapping[str, Any]) -> str | None:
+    """Where the simulated students send their work: the fleet's first target group
+    (``tg:<arn>``), else its Service (``svc:<namespace>/<fleet name>``); None when unpublished."""
+    traffic = (fleet.get("spec") or {}).get("traffic")
+    if not isinstance(traffic, Mapping):
+        return None
+    arns = [a for a in traffic.get("targetGroupArns") or [] if isinstance(a, str) and a.startswith("arn:")]
+    if arns:
+        return f"tg:{arns[0]}"
+    service = traffic.get("service")
+    enabled = service.get("enabled", True) if isinstance(service, Mapping) else bool(service)
+    if service is not None and enabled:
+        meta = fleet.get("metadata") or {}
+        name = (service.get("name") if isinstance(service, Mapping) else None) or meta.get("name")
+        return f"svc:{meta.get('namespace', 'default')}/{name}"
+    return None
 
 
 def secret(token: str, namespace: str = "default") -> dict[str, Any]:

@@ -67,8 +67,10 @@ class OperatorProcess:
         log_path: str | Path,
         extra_args: Sequence[str] = (),
         metrics_port: int = 0,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.info = info
+        self.extra_env = dict(extra_env or {})  # e.g. POD_NAME: the leader-election identity's prefix
         self.metrics_port = metrics_port
         self.log_path = Path(log_path)
         self.extra_args = list(extra_args)
@@ -80,7 +82,7 @@ class OperatorProcess:
         self._log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             *operator_command(self.info, self.extra_args, self.metrics_port),
-            env=operator_env(self.info),
+            env={**operator_env(self.info), **self.extra_env},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,

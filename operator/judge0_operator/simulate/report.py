@@ -14,11 +14,15 @@ Definitions
   step's faults still hit in the world, reach the desired count.
 - availability: healthy replica-seconds ÷ desired replica-seconds, healthy capped at desired,
   both from the operator's status and from the world's truth (serving, no degrading fault).
+- clients: what simulated students saw through the fleet's published front (``world/clients``):
+  accepted, delivered, rejected at the front, lost (accepted, no result) with each loss's cause
+  as the world saw it — the operator's own action or an injected fault. Not part of ``ok``.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,7 +31,8 @@ from typing import Any
 from judge0_operator.decide import conditions
 from judge0_operator.simulate.samples import ActionSeen, Sample
 
-REMEDIATIONS = frozenset({"RestartJudge0", "RebootInstance", "ReplaceInstance", "Terminate", "Start"})
+REMEDIATIONS = frozenset({"RestartJudge0", "CleanDisk", "RebootInstance", "ReplaceInstance", "Terminate", "Start"})
+_DIAGNOSED = re.compile(r"^Remediation: (?:replace \S+ \()?([A-Z][A-Za-z]+): ")
 NON_ACTIONS = frozenset({"DryRun", "Skipped"})
 
 
@@ -277,6 +282,8 @@ def analyse_step(
         _judge_scale_up(result, injection, window, origin)
     elif kind == "rollout":
         _judge_rollout(result, injection, window)
+    elif kind == "template-defective":
+        _judge_template_defective(result, injection, window, acted)
     else:
         result.passed = True
         result.verdict = "observed"
@@ -372,6 +379,54 @@ def _judge_rollout(result: StepResult, injection: Injection, window: Sequence[Sa
     result.details["minHealthyDuringRollout"] = min((s.healthy for s in window), default=None)
     result.passed = finished is not None
     result.verdict = "rolled every instance" if finished else "rollout did not finish"
+
+
+def _judge_template_defective(
+    result: StepResult, injection: Injection, window: Sequence[Sample], acted: Sequence[ActionSeen]
+) -> None:
+    """A rollout to a broken image: the operator must mark the template defective after at most
+    one replacement of a new instance, and launch nothing more from it until the template changes
+    (the roll-back at ``clearAt``; a pass that began just before it may stamp its launches a moment
+    earlier, hence the slack)."""
+    end = injection.cleared_at or (window[-1].t if window else injection.at)
+    until = end - SPEC_CHANGE_SLACK_SECONDS if injection.cleared_at else end
+    marked = next(
+        (
+            s
+            for s in window
+            if s.t <= until
+            and (c := s.condition("Degraded")) is not None
+            and c.status == "True"
+            and c.reason == "TemplateDefective"
+        ),
+        None,
+    )
+    before = [a for a in acted if a.t <= until and a.action == "Launch"]
+    replacements = [a for a in before if a.reason.startswith("Remediation")]
+    after_mark = [a for a in before if marked is not None and a.t > marked.t]
+    result.recover_seconds = _rel(marked.t, injection.at) if marked else None
+    result.details.update(
+        {"launches": len(before), "replacements": len(replacements), "launchesAfter": len(after_mark)}
+    )
+    problems = []
+    if marked is None:
+        problems.append("never marked TemplateDefective")
+    if len(replacements) > 1:
+        problems.append(f"{len(replacements)} replacements from the broken template")
+    if after_mark:
+        problems.append(f"{len(after_mark)} launch(es) after it was marked defective")
+    result.passed = not problems
+    result.verdict = (
+        f"TemplateDefective after {len(replacements)} replacement, nothing launched since"
+        if result.passed
+        else "; ".join(problems)
+    )
+
+
+def diagnosis_of(reason: str) -> str | None:
+    """The diagnosis a remediation's reason names (``Remediation: RedisDown: …``), if any."""
+    match = _DIAGNOSED.match(reason)
+    return match.group(1) if match else None
 
 
 # --- whole-run measures ----------------------------------------------------------------------------
@@ -517,6 +572,87 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 @dataclass
+class ClientsSection:
+    """The student load's outcome (``status``: measured, not-published or off)."""
+
+    status: str
+    note: str = ""
+    target: str | None = None
+    rate: float = 0.0
+    submitted: int = 0
+    accepted: int = 0
+    delivered: int = 0
+    delivered_wrong: int = 0
+    rejected: Mapping[str, Any] = field(default_factory=dict)
+    lost: Mapping[str, int] = field(default_factory=dict)
+    pending: int = 0
+    skipped: int = 0
+    latency_p50_seconds: float | None = None
+    latency_p99_seconds: float | None = None
+    losses: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def lost_to_operator(self) -> int:
+        return int(self.lost.get("operator", 0))
+
+
+def clients_section(
+    summary: Mapping[str, Any] | None, *, target: str | None, rate: float, unpublished_reason: str = ""
+) -> ClientsSection:
+    """The report's clients section from the world's ``/clients`` summary (None: no load ran)."""
+    if target is None:
+        return ClientsSection("not-published", note=unpublished_reason or "no client load: fleet not published")
+    if summary is None:
+        return ClientsSection("off", note="client load switched off", target=target, rate=rate)
+    latency = summary.get("latencySeconds") or {}
+    note = "" if summary.get("frontHadTargets") else "the front never had a target in service"
+    return ClientsSection(
+        "measured",
+        note=note,
+        target=target,
+        rate=float(summary.get("rate", rate)),
+        submitted=int(summary.get("submitted", 0)),
+        accepted=int(summary.get("accepted", 0)),
+        delivered=int(summary.get("delivered", 0)),
+        delivered_wrong=int(summary.get("deliveredWrong", 0)),
+        rejected=dict(summary.get("rejected") or {}),
+        lost=dict(summary.get("lost") or {}),
+        pending=int(summary.get("pending", 0)),
+        skipped=int(summary.get("skipped", 0)),
+        latency_p50_seconds=latency.get("p50"),
+        latency_p99_seconds=latency.get("p99"),
+        losses=[dict(loss) for loss in summary.get("losses") or []],
+    )
+
+
+def render_clients(section: ClientsSection) -> list[str]:
+    """The clients section as plain-text lines."""
+    if section.status != "measured":
+        return [f"clients: {section.note}"]
+    rejected = section.rejected
+    lost = section.lost
+    lines = [
+        f"clients ({section.target}, {section.rate:g}/s): {section.submitted} submitted, "
+        f"{section.accepted} accepted, {section.delivered} delivered"
+        + (f" ({section.delivered_wrong} wrong)" if section.delivered_wrong else "")
+        + f", {rejected.get('total', 0)} rejected at the front ({rejected.get('5xx', 0)} 5xx, "
+        f"{rejected.get('refused', 0)} refused), {lost.get('total', 0)} lost "
+        f"({lost.get('operator', 0)} to the operator's actions, {lost.get('fault', 0)} to injected faults, "
+        f"{lost.get('unknown', 0)} unexplained), {section.pending} pending at the end",
+        f"    delivery latency p50 {_fmt(section.latency_p50_seconds)}, p99 {_fmt(section.latency_p99_seconds)}",
+    ]
+    if section.note:
+        lines.append(f"    note: {section.note}")
+    causes: dict[tuple[str, str, str], int] = defaultdict(int)
+    for loss in section.losses:
+        cause = loss.get("cause") or {}
+        causes[(str(cause.get("by", "unknown")), str(cause.get("action", "?")), str(cause.get("event", "")))] += 1
+    for (by, action, event), n in sorted(causes.items(), key=lambda kv: -kv[1]):
+        lines.append(f"    lost {n}: {by}: {action} — {event}")
+    return lines
+
+
+@dataclass
 class Report:
     scenario: str
     speed: float
@@ -534,6 +670,7 @@ class Report:
     fleet: Mapping[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     sample_interval_seconds: float = 0.5
+    clients: ClientsSection | None = None
 
     @property
     def ok(self) -> bool:
@@ -576,6 +713,7 @@ def build_report(
     fleet: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
     sample_interval: float = 0.5,
+    clients: ClientsSection | None = None,
 ) -> Report:
     """Everything the run measured, judged."""
     ran = sorted((i for i in injections if not i.skipped and not i.error), key=lambda i: i.at)
@@ -609,6 +747,7 @@ def build_report(
         fleet=dict(fleet or {}),
         notes=list(notes),
         sample_interval_seconds=sample_interval,
+        clients=clients,
     )
 
 
@@ -618,6 +757,11 @@ def _pct(value: float | None) -> str:
 
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}s"
+
+
+def _action_text(action: Mapping[str, Any]) -> str:
+    diagnosis = diagnosis_of(str(action.get("reason") or ""))
+    return f"{action['action']}{f'({diagnosis})' if diagnosis else ''}@{action['t']:.0f}s"
 
 
 def render_text(report: Report) -> str:
@@ -633,7 +777,7 @@ def render_text(report: Report) -> str:
             f"{_fmt(s.recover_seconds):>8}  {'ok ' if s.passed else 'BAD'} {s.verdict}"
         )
         if s.actions:
-            summary = ", ".join(f"{a['action']}@{a['t']:.0f}s" for a in s.actions[:6])
+            summary = ", ".join(_action_text(a) for a in s.actions[:6])
             more = f" (+{len(s.actions) - 6})" if len(s.actions) > 6 else ""
             lines.append(f"{'':28}   actions: {summary}{more}")
     lines.append(
@@ -648,5 +792,7 @@ def render_text(report: Report) -> str:
     for inv in report.invariants:
         lines.append(f"invariant {inv.name}: {'held' if inv.ok else 'BROKEN'}")
         lines.extend(f"    {v}" for v in inv.violations[:10])
+    if report.clients is not None:
+        lines.extend(render_clients(report.clients))
     lines.extend(f"note: {n}" for n in report.notes)
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from judge0_operator.decide import conditions
 from judge0_operator.simulate import manifests
 from judge0_operator.simulate.clients import ControlClient, ControlError, KubeClient
 from judge0_operator.simulate.operator_process import OperatorProcess
-from judge0_operator.simulate.report import Injection, Report, build_report
+from judge0_operator.simulate.report import Injection, Report, build_report, clients_section
 from judge0_operator.simulate.samples import ActionSeen, Sample, parse_actions, parse_sample
 from judge0_operator.simulate.scenario import LiveInstance, Scenario, ScenarioError, Step, select_targets
 from judge0_operator.simulate.state import Level, SimState
@@ -54,6 +54,8 @@ class Options:
     sample_interval: float = 0.5
     ready_timeout: float = 120.0
     work_dir: str | None = None  # operator and world logs (default: a temporary directory)
+    client_rate: float = 1.0  # student submissions per second through the published front (0: off)
+    client_drain_seconds: float = 15.0  # at the end: how long in-flight submissions may still finish
     auth_token: str = field(default_factory=lambda: "sim-" + secrets.token_hex(8))
 
 
@@ -83,6 +85,9 @@ class Simulation:
         self.zones: list[str] = []
         self.info: dict[str, Any] = {}
         self.setup_calls: dict[str, int] = {}
+        self.target_group_arn: str | None = None
+        self.client_target: str | None = None
+        self.client_summary: dict[str, Any] | None = None
         self.operator: OperatorProcess | None = None
         self.control: ControlClient | None = None
         self.kube: KubeClient | None = None
@@ -114,6 +119,7 @@ class Simulation:
                 await self._apply_manifests()
                 sampler = asyncio.create_task(self._sample_forever(), name="simulate-sampler")
                 await self._wait_ready()
+                await self._start_clients()
                 self.setup_calls = dict((await self.control.calls()).get("by_action", {}))
                 await self.control.reset_calls()
                 self.state.origin = time.time()
@@ -121,6 +127,7 @@ class Simulation:
                 await self._play()
                 self.state.set_phase("settling")
                 await self._settle()
+                await self._stop_clients()
                 end = time.time()
                 calls = await self.control.calls()
                 return self._report(end, calls)
@@ -162,8 +169,37 @@ class Simulation:
             fleet=manifests.describe_fleet(self.fleet),
             notes=notes,
             sample_interval=self.options.sample_interval,
+            clients=clients_section(
+                self.client_summary, target=self.client_target, rate=self.options.client_rate
+            ),
         )
         return report
+
+    # ---- the students ---------------------------------------------------------------------------
+    async def _start_clients(self) -> None:
+        """Steady submissions through what the fleet publishes (nothing when it publishes nothing)."""
+        assert self.control is not None
+        self.client_target = manifests.client_target(self.fleet)
+        if self.client_target is None:
+            self.state.add("note", "no client load: fleet not published (no spec.traffic)")
+            return
+        if self.options.client_rate <= 0:
+            return
+        try:
+            await self.control.start_clients(self.client_target, self.options.client_rate)
+        except ControlError as exc:
+            self.state.add("note", f"client load not started: {exc}", "warn")
+            self.notes.append(f"client load not started: {exc}")
+            return
+        self.state.add("note", f"client load: {self.options.client_rate:g}/s through {self.client_target}")
+
+    async def _stop_clients(self) -> None:
+        if self.control is None or self.client_target is None or self.options.client_rate <= 0:
+            return
+        try:
+            self.client_summary = await self.control.stop_clients(self.options.client_drain_seconds)
+        except ControlError as exc:
+            self.notes.append(f"client load summary unavailable: {exc}")
 
     def extras(self) -> dict[str, Any]:
         """What the JSON report carries besides the report proper."""
@@ -179,8 +215,12 @@ class Simulation:
 
     # ---- setup ----------------------------------------------------------------------------------
     async def _apply_manifests(self) -> None:
-        assert self.kube is not None
+        assert self.kube is not None and self.control is not None
         opts = self.options
+        group = await self.control.create_target_group(
+            manifests.TARGET_GROUP_NAME, tags=manifests.TARGET_GROUP_TAGS
+        )
+        self.target_group_arn = str(group["TargetGroupArn"])
         fast = opts.fast_policy
         policy = manifests.fit_policy(
             manifests.read_manifest(opts.policy_path, "policy.yaml", manifests._FALLBACK_POLICY), fast=fast
@@ -195,6 +235,8 @@ class Simulation:
             policy_name=policy["metadata"]["name"],
             default_shape=opts.fleet_path is None,
             with_scaling=wants_scaling,
+            traffic=manifests.SIM_TRAFFIC if opts.fleet_path is None else None,
+            target_group_arn=self.target_group_arn,
         )
         fleet["metadata"]["namespace"] = policy["metadata"]["namespace"] = self.fleet_ns = fleet[
             "metadata"
@@ -329,7 +371,9 @@ class Simulation:
             hit = [i for i in live if i.instance_id in targets]
         fault_ids: list[str] = []
         try:
-            if step.fault == "rollout":
+            if step.fault == "rollout" and step.params.get("brokenSandbox"):
+                fault_ids.extend(await self._roll_out_a_broken_image(step))
+            elif step.fault == "rollout":
                 await self.kube.patch_fleet_spec(
                     self.fleet_ns, self.fleet_name, {"instance": dict(step.params)}
                 )
@@ -369,10 +413,27 @@ class Simulation:
             zones=zones,
         )
 
+    async def _roll_out_a_broken_image(self, step: Step) -> list[str]:
+        """A new AMI whose every instance fails with status 13 (a cgroup v2 image): the world's
+        spare image gets ``sandbox-broken``, then the fleet rolls out to it."""
+        assert self.control is not None and self.kube is not None
+        image = self.info.get("spare_image_id")
+        if not image:
+            raise ScenarioError("the world has no spare image to roll out to")
+        created = await self.control.add_fault(f"image:{image}", "sandbox-broken", {})
+        self._our_faults[str(created["id"])] = step.label
+        await self.kube.patch_fleet_spec(self.fleet_ns, self.fleet_name, {"instance": {"imageId": image}})
+        return [str(created["id"])]
+
     async def _clear(self, injection: Injection) -> Injection:
         assert self.control is not None
         if injection.skipped or injection.error:
             return injection
+        if injection.fault == "rollout" and injection.params.get("brokenSandbox"):
+            assert self.kube is not None  # roll back to the world's image, then lift the fault
+            image = self.info["image_id"]
+            await self.kube.patch_fleet_spec(self.fleet_ns, self.fleet_name, {"instance": {"imageId": image}})
+            self.state.add("clear", f"{injection.label}: rolled back to {image}")
         removed = 0
         for fault_id in injection.fault_ids:
             try:

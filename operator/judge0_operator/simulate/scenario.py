@@ -5,7 +5,9 @@ seconds on the *scenario clock*, which starts once the fleet is Ready and pauses
 ``waitForHealthy`` waits for the fleet to be whole again (so faults do not pile up on a slow
 recovery and every fault is measured on its own). A fault is any fault of the world's catalogue
 (``world/faults.py``) plus a few actions on the fleet itself: ``rollout`` (change the instance
-template), ``scale`` (change ``spec.replicas``) and ``burst`` (queue jobs on the nodes at once).
+template; ``brokenSandbox: true`` rolls out to a new image whose every instance has a broken
+sandbox, and ``clearAt`` rolls back), ``scale`` (change ``spec.replicas``) and ``burst`` (queue
+jobs on the nodes at once).
 
 Targets::
 
@@ -31,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from judge0_operator.world.faults import FAULT_SPECS, FaultError, validate_params
 
-Expectation = Literal["recover", "safety-stop", "survive", "scale-up", "rollout", "observe"]
+Expectation = Literal["recover", "safety-stop", "survive", "scale-up", "rollout", "observe", "template-defective"]
 FLEET_ACTIONS = ("rollout", "scale", "burst")
 SURVIVE_FAULTS = frozenset({"throttle", "aws-error", "capacity-error"})
 FEATURES = ("scaling", "rollout")
@@ -46,11 +48,16 @@ class RolloutParams(BaseModel):
 
     instanceType: str | None = None
     imageId: str | None = None
+    # A new image whose every instance has a broken sandbox (cgroup v2: status 13): the world's
+    # spare AMI, faulted; clearAt rolls back to the world's image.
+    brokenSandbox: bool | None = None
 
     @model_validator(mode="after")
     def _one_change(self) -> RolloutParams:
-        if self.instanceType is None and self.imageId is None:
-            raise ValueError("set instanceType or imageId (the template field to change)")
+        if self.instanceType is None and self.imageId is None and not self.brokenSandbox:
+            raise ValueError("set instanceType or imageId (the template field to change), or brokenSandbox")
+        if self.brokenSandbox and self.imageId is not None:
+            raise ValueError("brokenSandbox picks the image itself: leave out imageId")
         return self
 
 
@@ -169,7 +176,8 @@ class Step(BaseModel):
                 )
             except ValidationError as exc:
                 raise ValueError(_params_problem(self.fault, exc)) from None
-            if self.clear_at is not None and self.fault != "burst":
+            broken = self.fault == "rollout" and bool(self.params.get("brokenSandbox"))
+            if self.clear_at is not None and self.fault != "burst" and not broken:
                 raise ValueError(f"{self.fault} cannot be cleared: leave out clearAt")
         else:
             spec = FAULT_SPECS[self.fault]
@@ -208,7 +216,7 @@ class Step(BaseModel):
         if self.fault in ("load", "burst"):
             return "scale-up"
         if self.fault == "rollout":
-            return "rollout"
+            return "template-defective" if self.params.get("brokenSandbox") else "rollout"
         if self.fault == "scale":
             return "observe"
         return "recover"

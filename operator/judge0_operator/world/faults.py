@@ -1,7 +1,8 @@
 """The world's fault catalogue: which faults exist, where they may be aimed, and what heals them.
 
-A fault is aimed at one *target*: an instance id (``i-…``), a zone (``zone:us-east-1a``) or the
-AWS API as a whole (``aws``). Node faults (``world/judge0/nodes.py`` ``NODE_FAULTS``) are shown by the
+A fault is aimed at one *target*: an instance id (``i-…``), a zone (``zone:us-east-1a``), an AMI
+(``image:ami-…``: every instance launched from it, as a broken image would) or the AWS API as a
+whole (``aws``). Node faults (``world/judge0/nodes.py`` ``NODE_FAULTS``) are shown by the
 Judge0 simulator; EC2, SSM, zone and API faults are acted out by the world's AWS side
 (``world/aws/instances.py``, ``world/aws/ssm.py``, ``world/aws/front.py``).
 
@@ -15,10 +16,13 @@ Healing mirrors what the operator's remediation really does on a host:
 * ``stop`` — the instance reached ``stopped``: it leaves its host, so hardware faults and
   scheduled events go too; the disk (and so ``sandbox-broken``) comes back on start.
 * ``start`` — StartInstances (heals only ``instance-stopped``).
+* ``cleanup`` — an SSM script purged old submissions and/or pruned Docker images: it frees the old
+  part of ``disk-filling`` (``world/aws/disk.py``); the fault goes once nothing is left above normal.
 
 Nothing heals ``sandbox-broken``, ``maintenance``, ``load`` or the SSM faults but replacement
 (a new instance) or removing the fault. Faults aimed at a zone or at ``aws`` are never healed by
-an action on one instance: they model trouble outside the host, and stay until deleted.
+an action on one instance: they model trouble outside the host, and stay until deleted; so do
+faults aimed at an AMI (a replacement from the same image fails the same way).
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from judge0_operator.world.judge0.nodes import NODE_FAULTS
 
-TargetKind = Literal["instance", "zone", "aws"]
+TargetKind = Literal["instance", "zone", "image", "aws", "kube"]
 ZONE_PREFIX = "zone:"
+IMAGE_PREFIX = "image:"  # every instance launched from that AMI (a broken image, e.g. a cgroup v2 host)
 AWS_TARGET = "aws"
+KUBE_TARGET = "kube"  # the Kubernetes API (world/kube/faults.py)
 COMPOSE_SERVICES = ("server", "workers", "db", "redis")
 
 
@@ -80,6 +86,27 @@ class SpotInterruptionParams(_Params):
     noticeSeconds: float = Field(120.0, ge=0)  # EC2 gives two minutes' notice
 
 
+class DiskFillingParams(_Params):
+    """The data volume (world/aws/disk.py): filled to usedPercent at injection, growing by
+    growthPercentPerMinute (world minutes); the cleanup frees what is old: submissions older than any
+    retention (purged) and dangling Docker images (pruned). At 100% Postgres stops (db-down)."""
+
+    usedPercent: float = Field(92.0, gt=0, le=100)
+    oldSubmissionsPercent: float = Field(25.0, ge=0, le=100)
+    danglingImagesPercent: float = Field(10.0, ge=0, le=100)
+    growthPercentPerMinute: float = Field(0.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _freeable(self) -> DiskFillingParams:
+        if self.oldSubmissionsPercent + self.danglingImagesPercent > self.usedPercent:
+            raise ValueError("oldSubmissionsPercent + danglingImagesPercent cannot exceed usedPercent")
+        return self
+
+
+class AuthRejectedParams(_Params):
+    status: Literal[401, 403] = 401  # 401: AUTHN_TOKEN changed; 403: ALLOW_IP/DISALLOW_IP
+
+
 class SsmFailedParams(_Params):
     exitCode: int = Field(1, ge=1, le=255)
     message: str = "failed to run commands: exit status 1"
@@ -101,6 +128,73 @@ class AwsErrorParams(_Params):
     status: int = Field(500, ge=400, le=599)
     rate: float = Field(1.0, ge=0, le=1)
     actions: list[str] | None = None
+
+
+# ---- faults of the APIs themselves (world/aws/chaos.py, world/kube/faults.py) ----------------------
+# Each may carry durationSeconds: the world deletes it then (world seconds, divided by speed).
+MUTATING_ACTIONS = (
+    "RunInstances",
+    "TerminateInstances",
+    "StartInstances",
+    "StopInstances",
+    "RebootInstances",
+    "CreateTags",
+    "DeleteTags",
+    "SendCommand",
+    "RegisterTargets",
+    "DeregisterTargets",
+)
+
+
+class _Timed(_Params):
+    durationSeconds: float | None = Field(None, gt=0, le=86_400)
+
+
+class ConsistencyParams(_Timed):
+    newHiddenSeconds: float = Field(5.0, ge=0, le=600)  # a new instance is missing for 0..N s
+    tagsLateSeconds: float = Field(3.0, ge=0, le=600)  # then its tags, 0..N s more
+    terminatedRunningSeconds: float = Field(3.0, ge=0, le=600)  # a terminated one still reads running
+
+
+class LostResponseParams(_Timed):
+    actions: list[str] | None = None  # None: MUTATING_ACTIONS
+    rate: float = Field(1.0, ge=0, le=1)
+    count: int | None = Field(None, ge=1, le=100_000)  # then the fault retires itself
+    mode: Literal["reset", "timeout"] = "reset"
+    holdSeconds: float = Field(30.0, gt=0, le=3600)  # timeout: how long the answer is held first
+
+
+class SsmOfflineParams(_Timed):
+    outcome: Literal["pending", "undeliverable"] = "pending"
+
+
+class KubeDownParams(_Timed):
+    pass
+
+
+class KubeErrorParams(_Timed):
+    status: Literal[429, 500, 502, 503, 504] = 503
+    rate: float = Field(1.0, ge=0, le=1)
+    count: int | None = Field(None, ge=1, le=100_000)
+    retryAfterSeconds: int = Field(1, ge=0, le=600)
+    methods: list[str] | None = None  # None: every method
+    resources: list[str] | None = None  # e.g. ["judge0fleets/status", "secrets"]; None: every resource
+
+
+class KubeConflictParams(_Timed):
+    rate: float = Field(1.0, ge=0, le=1)
+    count: int | None = Field(None, ge=1, le=100_000)
+    resources: list[str] | None = None  # None: every status subresource
+
+
+class KubeWatchParams(_Timed):
+    count: int | None = Field(None, ge=1, le=100_000)
+    resources: list[str] | None = None  # e.g. ["judge0fleets"]; None: every watched resource
+
+
+class KubeWatchDelayParams(_Timed):
+    delaySeconds: float = Field(2.0, gt=0, le=600)
+    resources: list[str] | None = None
 
 
 _HOST = frozenset({"reboot", "stop"})
@@ -127,7 +221,7 @@ def _spec(
     return FaultSpec(name, frozenset(targets.split()), params, effect, frozenset(healed_by))
 
 
-_NODE = "instance zone"
+_NODE = "instance zone image"
 FAULT_SPECS: dict[str, FaultSpec] = {
     s.name: s
     for s in [
@@ -192,6 +286,20 @@ FAULT_SPECS: dict[str, FaultSpec] = {
             "flapping", _NODE, FlappingParams, "the web process alternates down/up every periodSeconds", _HOST
         ),
         _spec("load", _NODE, LoadParams, "background submissions arrive at jobsPerSecond (outside traffic)"),
+        _spec(
+            "disk-filling",
+            "instance zone",
+            DiskFillingParams,
+            "the data volume fills (df through SSM shows it; /statistics grows); at 100% Postgres stops;"
+            " a cleanup (purge old submissions, docker image prune) frees the old part",
+            {"cleanup"},
+        ),
+        _spec(
+            "auth-rejected",
+            _NODE,
+            AuthRejectedParams,
+            "every filtered route answers 401 (the node's AUTHN_TOKEN changed) or 403 (IP filter), empty body",
+        ),
         _spec(
             "instance-impaired",
             "instance zone",
@@ -260,6 +368,52 @@ FAULT_SPECS: dict[str, FaultSpec] = {
             "a seeded fraction `rate` of calls answer RequestLimitExceeded (EC2) / ThrottlingException (SSM)",
         ),
         _spec("aws-error", "aws", AwsErrorParams, "a seeded fraction `rate` of calls answer the given error"),
+        _spec(
+            "ec2-eventual-consistency",
+            "aws",
+            ConsistencyParams,
+            "new instances missing from DescribeInstances/Status for 0..newHiddenSeconds, their tags "
+            "0..tagsLateSeconds later; terminated ones read running for terminatedRunningSeconds",
+        ),
+        _spec(
+            "lost-response",
+            "aws",
+            LostResponseParams,
+            "mutating calls are processed but their answer is lost (connection reset, or held then reset)",
+        ),
+        _spec(
+            "ssm-agent-offline",
+            "instance zone",
+            SsmOfflineParams,
+            "SSM agent offline: invocations stay Pending until the delivery timeout, or end Undeliverable",
+            _HOST,
+        ),
+        _spec("kube-down", "kube", KubeDownParams, "the Kubernetes API refuses every connection"),
+        _spec(
+            "kube-error",
+            "kube",
+            KubeErrorParams,
+            "a seeded fraction `rate` of requests answer 5xx or 429 with Retry-After",
+        ),
+        _spec("kube-status-conflict", "kube", KubeConflictParams, "status writes answer 409 Conflict"),
+        _spec(
+            "kube-watch-expired",
+            "kube",
+            KubeWatchParams,
+            "a watch resumed from a resourceVersion answers 410 Gone (ERROR event)",
+        ),
+        _spec(
+            "kube-watch-silent",
+            "kube",
+            KubeWatchParams,
+            "watch streams open now go silent (no events, no bookmarks) without closing",
+        ),
+        _spec(
+            "kube-watch-delay",
+            "kube",
+            KubeWatchDelayParams,
+            "watch events arrive delaySeconds after the write",
+        ),
     ]
 }
 assert set(NODE_FAULTS) <= set(FAULT_SPECS), "every node fault needs a spec"
@@ -269,11 +423,17 @@ def target_kind(target: str) -> TargetKind:
     """Classify a target string; raises FaultError for a string that is none of the three kinds."""
     if target == AWS_TARGET:
         return "aws"
+    if target == KUBE_TARGET:
+        return "kube"
     if target.startswith(ZONE_PREFIX) and len(target) > len(ZONE_PREFIX):
         return "zone"
+    if target.startswith(IMAGE_PREFIX + "ami-") and len(target) > len(IMAGE_PREFIX) + 4:
+        return "image"
     if target.startswith("i-") and len(target) > 2:
         return "instance"
-    raise FaultError(f"unknown target {target!r}: use an instance id (i-…), 'zone:<zone>' or 'aws'")
+    raise FaultError(
+        f"unknown target {target!r}: use an instance id (i-…), 'zone:<zone>', 'image:<ami-…>', 'aws' or 'kube'"
+    )
 
 
 def _now_iso() -> str:
@@ -297,6 +457,10 @@ class Fault:
     @property
     def zone(self) -> str | None:
         return self.target[len(ZONE_PREFIX) :] if self.kind == "zone" else None
+
+    @property
+    def image(self) -> str | None:
+        return self.target[len(IMAGE_PREFIX) :] if self.kind == "image" else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -399,15 +563,16 @@ class FaultRegistry:
         with self._lock:
             return list(self._healed)
 
-    def on_instance(self, instance_id: str, zone: str | None) -> list[Fault]:
-        """Faults that apply to one instance: aimed at it or at its zone, oldest first."""
+    def on_instance(self, instance_id: str, zone: str | None, image: str | None = None) -> list[Fault]:
+        """Faults that apply to one instance: aimed at it, its zone or its AMI, oldest first."""
         zone_target = f"{ZONE_PREFIX}{zone}" if zone else None
+        image_target = f"{IMAGE_PREFIX}{image}" if image else None
         with self._lock:
-            return [f for f in self._active.values() if f.target in (instance_id, zone_target)]
+            return [f for f in self._active.values() if f.target in (instance_id, zone_target, image_target)]
 
-    def find(self, name: str, instance_id: str, zone: str | None) -> Fault | None:
+    def find(self, name: str, instance_id: str, zone: str | None, image: str | None = None) -> Fault | None:
         """The newest active fault of this name applying to the instance (instance beats zone)."""
-        found = [f for f in self.on_instance(instance_id, zone) if f.name == name]
+        found = [f for f in self.on_instance(instance_id, zone, image) if f.name == name]
         found.sort(key=lambda f: (f.kind == "instance", f.id))
         return found[-1] if found else None
 
@@ -420,6 +585,10 @@ class FaultRegistry:
     def on_aws(self) -> list[Fault]:
         with self._lock:
             return [f for f in self._active.values() if f.kind == "aws"]
+
+    def on_kube(self) -> list[Fault]:
+        with self._lock:
+            return [f for f in self._active.values() if f.kind == "kube"]
 
     def heal(self, instance_id: str, event: str) -> list[Fault]:
         """Remove the instance's own faults that ``event`` heals (zone and aws faults stay)."""

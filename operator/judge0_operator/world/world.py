@@ -28,12 +28,17 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from judge0_operator.world.aws.chaos import AwsChaos
+from judge0_operator.world.aws.elbv2 import Elbv2Model
+from judge0_operator.world.aws.elbv2 import create_target_group as _create_target_group
 from judge0_operator.world.aws.front import ACCOUNT_ID, AwsFront, MotoServer, Network, ec2_backend, seed_network
 from judge0_operator.world.aws.instances import Ec2Model
 from judge0_operator.world.aws.ssm import SsmModel
 from judge0_operator.world.aws.timeline import Timeline, iso
+from judge0_operator.world.crash import CrashTriggers
 from judge0_operator.world.faults import Fault, FaultError, FaultRegistry, check_fault, target_kind
 from judge0_operator.world.judge0.nodes import NodeView
+from judge0_operator.world.kube.faults import KubeChaos
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,7 +63,7 @@ class WorldConfig:
     restart_seconds: float = 3.0
     ssm_command_seconds: float = 2.0
     terminated_visible_seconds: float = 60.0
-    client_tokens: bool = False
+    client_tokens: bool = True  # RunInstances ClientToken idempotency, as EC2 (moto: off)
     seed: int | None = None
     auth_token: str | None = None
     kubeconfig_path: str | None = None  # default: a temporary directory the world removes on stop
@@ -88,6 +93,13 @@ def load_crds() -> list[dict[str, Any]]:
     return []
 
 
+def _spare_image(client: Any, taken: str) -> str | None:
+    """A second x86_64 image of moto's catalogue (a stable pick: the first by id)."""
+    images = client.describe_images(Filters=[{"Name": "architecture", "Values": ["x86_64"]}])["Images"]
+    others = sorted(i["ImageId"] for i in images if i["ImageId"] != taken)
+    return others[0] if others else None
+
+
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -101,12 +113,19 @@ class World:
         self.timeline = Timeline(self.config.speed)
         self.ec2 = Ec2Model(self.config, self.faults, self.timeline)
         self.ssm = SsmModel(self.ec2, ACCOUNT_ID)
+        self.elbv2 = Elbv2Model(
+            self.ec2, self.timeline, auth_required=lambda: bool(self.config.auth_token), node_check=_node_answers
+        )
+        self.clients: Any = None
         self.moto = MotoServer()
+        self.crash = CrashTriggers()  # kill-after-the-Nth-call points (crash.py)
+        self.kube_chaos: KubeChaos | None = None
         self.front: AwsFront | None = None
         self.judge0: Any = None
         self.kube: Any = None
         self.control: Any = None
         self.network: Network | None = None
+        self.spare_image_id: str | None = None
         self.info: dict[str, Any] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -155,6 +174,7 @@ class World:
                     resp.raise_for_status()
         self.network = await asyncio.to_thread(self._seed, moto_url)
         self.ec2.attach(ec2_backend(config.region))
+        self.elbv2.attach(elbv2_backend(config.region))
         self.front = AwsFront(
             moto_url=moto_url,
             region=config.region,
@@ -165,7 +185,9 @@ class World:
             client_tokens=lambda: self.config.client_tokens,
             seed=config.seed,
             tick=self.tick,
+            elbv2=self.elbv2,
         )
+        self.front.chaos = AwsChaos(self.faults, self.timeline, seed=config.seed, crash=self.crash)
         aws_endpoint = await self.front.start("127.0.0.1", 0)
 
         from judge0_operator.world.control import ControlApi
@@ -173,6 +195,8 @@ class World:
         self.judge0 = _make_judge0(self, config.auth_token)
         judge0_url = await self.judge0.start("127.0.0.1", 0)
         self.kube = _make_kube(config.crds if config.crds is not None else load_crds())
+        self.kube_chaos = KubeChaos(self.faults, self.timeline, seed=config.seed, crash=self.crash)
+        self.kube_chaos.attach(self.kube)
         kube_url = await self.kube.start("127.0.0.1", 0)
         kubeconfig = Path(config.kubeconfig_path) if config.kubeconfig_path else None
         if kubeconfig is None:
@@ -180,6 +204,10 @@ class World:
             kubeconfig = Path(self._tmpdir.name) / "kubeconfig"
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         kubeconfig = Path(self.kube.write_kubeconfig(kubeconfig))
+        from judge0_operator.world.clients.load import Clients
+
+        self.clients = Clients(self)
+        clients_url = await self.clients.start("127.0.0.1", 0)
         self.control = ControlApi(self)
         control_url = await self.control.start("127.0.0.1", 0)
         self.info = {
@@ -193,6 +221,8 @@ class World:
             "control_url": control_url,
             "subnets": dict(self.network.subnets),
             "image_id": self.network.image_id,
+            # Another AMI of moto's catalogue: a "new image" to roll out to (a broken one, say).
+            "spare_image_id": self.spare_image_id,
             "security_group_id": self.network.security_group_id,
             "vpc_id": self.network.vpc_id,
             "zones": list(config.zones),
@@ -201,6 +231,7 @@ class World:
             "speed": config.speed,
             "client_tokens": config.client_tokens,
             "judge0_auth_token": config.auth_token,
+            "clients_url": clients_url,
         }
         self._ticker = asyncio.create_task(self._tick_forever(), name="world-ticker")
         self._started = True
@@ -215,7 +246,9 @@ class World:
             aws_access_key_id="world",
             aws_secret_access_key="world",
         )
-        return seed_network(client, list(self.config.zones))
+        network = seed_network(client, list(self.config.zones))
+        self.spare_image_id = _spare_image(client, network.image_id)
+        return network
 
     async def stop(self) -> None:
         global _running_world
@@ -224,13 +257,13 @@ class World:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
-        for part in (self.control, self.kube, self.judge0, self.front):
+        for part in (self.control, self.clients, self.kube, self.judge0, self.front):
             if part is not None:
                 try:
                     await _maybe_await(part.stop())
                 except Exception:
                     log.exception("stopping %s failed", type(part).__name__)
-        self.control = self.kube = self.judge0 = self.front = None
+        self.control = self.clients = self.kube = self.judge0 = self.front = None
         self.ec2.reset()
         self.ec2.detach()
         self.ec2.drain_hooks()
@@ -265,18 +298,20 @@ class World:
 
         Callers hold ``front.serial`` (the AWS front does; others use ``settle``)."""
         self.ec2.advance()
-        for hook, instance_id in self.ec2.drain_hooks():
+        for hook, instance_id, *args in self.ec2.drain_hooks():
             fn = getattr(self.judge0, hook, None)
             if fn is None:
                 continue
             try:
-                result = fn(instance_id)
+                result = fn(instance_id, *args)
                 if inspect.isawaitable(result):
                     task = asyncio.ensure_future(result)
                     self._hook_tasks.add(task)
                     task.add_done_callback(self._hook_tasks.discard)
             except Exception:
                 log.exception("judge0 hook %s(%s) failed", hook, instance_id)
+        with self.ec2.lock:
+            self.elbv2.advance()
 
     def configure(self, **changes: Any) -> None:
         """Change timings, speed or client_tokens of a running world (future steps use them)."""
@@ -287,6 +322,8 @@ class World:
                 raise ValueError(f"unknown world setting {key!r}")
             setattr(self.config, key, value)
         self.timeline.speed = self.config.speed
+        if "client_tokens" in changes and self.info:
+            self.info["client_tokens"] = self.config.client_tokens
 
     def clock(self) -> dict[str, Any]:
         return {
@@ -320,7 +357,16 @@ class World:
             self.ssm.reset()
             self.faults.reset()
             self.front.reset()
+            self.crash.reset()
+            if self.kube_chaos is not None:
+                self.kube_chaos.reset()
+            self.elbv2.reset()
             self.tick()
+        if self.clients is not None:
+            await self.clients.reset()
+        clear = getattr(self.judge0, "clear_fates", None)
+        if clear is not None:
+            clear()
         if self.kube is not None and hasattr(self.kube, "reset"):
             await _maybe_await(self.kube.reset())
 
@@ -334,8 +380,22 @@ class World:
             with self.ec2.lock:
                 fault = self.faults.add(target, name, params, now=self.timeline.now())
                 self.ec2.fault_added(fault)
+                self._expire_later(fault)
+            if kind == "kube" and self.kube_chaos is not None:
+                self.kube_chaos.fault_added(fault)
             self.tick()
         return fault
+
+    def _expire_later(self, fault: Fault) -> None:
+        """``durationSeconds``: the fault deletes itself then (API faults: kube-down for a minute…)."""
+        seconds = fault.params.get("durationSeconds")
+
+        def expire() -> None:
+            if self.faults.get(fault.id) is not None:
+                self.faults.remove(fault.id, reason="expired")
+
+        if seconds:
+            self.timeline.after(float(seconds), expire)
 
     async def remove_fault(self, fault_id: str) -> Fault:
         assert self.front is not None
@@ -368,9 +428,26 @@ class World:
                     item["judge0"] = None
         return out
 
+    async def create_target_group(self, name: str, **options: Any) -> dict[str, Any]:
+        """Seed helper: an instance target group for Judge0 in the world's VPC (``elbv2.py``);
+        made straight in moto (not counted as a call). Returns ELBv2's TargetGroup description."""
+        assert self.front is not None and self.network is not None
+        import boto3
+
+        client = boto3.client(
+            "elbv2",
+            endpoint_url=self.moto.url,
+            region_name=self.config.region,
+            aws_access_key_id="world",
+            aws_secret_access_key="world",
+        )
+        vpc_id = self.network.vpc_id
+        async with self.front.serial:
+            return await asyncio.to_thread(_create_target_group, client, name, vpc_id, **options)
+
     def calls(self) -> dict[str, Any]:
         assert self.front is not None
-        return self.front.calls.to_dict()
+        return self.front.calls.to_dict()  # lost answers and refused Kubernetes requests: GET /chaos
 
     def reset_calls(self) -> None:
         assert self.front is not None
@@ -401,6 +478,19 @@ class World:
 
 
 # ---- the Judge0 simulator and Kubernetes emulator, written beside this module ---------------------
+def elbv2_backend(region: str) -> Any:
+    """moto's in-process ELBv2 backend of the world's account and region."""
+    from moto.elbv2.models import elbv2_backends
+
+    return elbv2_backends[ACCOUNT_ID][region]
+
+
+def _node_answers(view: NodeView | None) -> bool:
+    from judge0_operator.world.judge0.server import reachable
+
+    return reachable(view)
+
+
 def _make_judge0(directory: World, auth_token: str | None) -> Any:
     from judge0_operator.world.judge0.server import Judge0Simulator
 
@@ -484,7 +574,7 @@ def world_up_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorldConfig(
         speed=float(getattr(args, "speed", 1.0) or 1.0),
-        client_tokens=bool(getattr(args, "client_tokens", False)),
+        client_tokens=bool(getattr(args, "client_tokens", True)),
         seed=getattr(args, "seed", None),
         kubeconfig_path=getattr(args, "kubeconfig", None),
     )

@@ -6,7 +6,8 @@ lives in this module and the modules beside it in ``world/aws/``.
 The front (``AwsFront``, aiohttp on 127.0.0.1) is the world's ``aws_endpoint``. Per request it
 
 1. parses service and action (EC2 query ``Action=``; JSON ``X-Amz-Target: AmazonSSM.<Op>``) and
-   counts the call (``GET /calls`` on the control API);
+   counts the call (``GET /calls`` on the control API), also per caller: ``by_agent`` keys on the
+   last token of the User-Agent (the operator ends it with ``replica/<identity>``);
 2. lets one request at a time into moto, after advancing the world's timeline, so every answer
    sees every transition that is due and none half-done;
 3. injects ``aws`` faults: ``throttle`` → ``RequestLimitExceeded`` (EC2, HTTP 503) /
@@ -24,7 +25,12 @@ The front (``AwsFront``, aiohttp on 127.0.0.1) is the world's ``aws_endpoint``. 
 7. answers SSM ``SendCommand``/``GetCommandInvocation``/``ListCommandInvocations``/
    ``ListCommands`` itself (targets only the named instances, timed outcomes, fault outcomes,
    the Judge0 restart effect) — ``ssm.py``;
-8. records every call that names an instance on that instance (``GET /instances``).
+8. records every call that names an instance on that instance (``GET /instances``);
+9. ELBv2 (``elasticloadbalancing``): moto's, with target health that follows the node, a
+   deregistration delay (``draining``) and ``DescribeTargetHealth`` answered by the world —
+   ``elbv2.py``; throttling answers ``Throttling`` (400) there;
+10. ``chaos.py``: EC2's eventual consistency (``ec2-eventual-consistency``), answers lost after
+    the call was processed (``lost-response``), and crash points (``world/crash.py``).
 
 Inside moto (``instances.Ec2Model.attach``) the instance actions of the world's one backend
 object are wrapped: launch/stop/start/reboot/terminate take time, invalid transitions fail with
@@ -49,6 +55,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from judge0_operator.world.aws import elbv2 as elbv2_world
+from judge0_operator.world.aws.chaos import AwsChaos
 from judge0_operator.world.aws.instances import Ec2Model
 from judge0_operator.world.aws.ssm import OWN_ACTIONS as SSM_OWN_ACTIONS
 from judge0_operator.world.aws.ssm import SsmModel
@@ -195,20 +203,29 @@ def seed_network(client: Any, zones: list[str]) -> Network:
 
 
 class CallLog:
-    """Counts calls by action, and the errors the world injected."""
+    """Counts calls by action, by caller (the User-Agent's last token) and action, and the errors
+    the world injected."""
 
     def __init__(self) -> None:
         self.by_action: Counter[str] = Counter()
+        self.by_agent: dict[str, Counter[str]] = {}
         self.injected: Counter[str] = Counter()
+
+    def count(self, action: str, user_agent: str) -> None:
+        self.by_action[action] += 1
+        agent = user_agent.split()[-1] if user_agent.strip() else "-"
+        self.by_agent.setdefault(agent, Counter())[action] += 1
 
     def reset(self) -> None:
         self.by_action.clear()
+        self.by_agent.clear()
         self.injected.clear()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "total": sum(self.by_action.values()),
             "by_action": dict(self.by_action),
+            "by_agent": {agent: dict(actions) for agent, actions in self.by_agent.items()},
             "injected_errors": dict(self.injected),
         }
 
@@ -228,6 +245,7 @@ class AwsFront:
         client_tokens: Callable[[], bool],
         seed: int | None,
         tick: Callable[[], None],
+        elbv2: elbv2_world.Elbv2Model | None = None,
     ) -> None:
         self.moto_url = moto_url
         self.region = region
@@ -236,6 +254,7 @@ class AwsFront:
         self.ssm = ssm
         self.faults = faults
         self.client_tokens = client_tokens
+        self.elbv2 = elbv2
         self.calls = CallLog()
         self.serial = asyncio.Lock()  # one request at a time inside moto (and world mutations)
         self._tick = tick
@@ -245,6 +264,7 @@ class AwsFront:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.chaos: AwsChaos | None = None  # set by the world
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300), auto_decompress=False)
@@ -265,13 +285,15 @@ class AwsFront:
         self.calls.reset()
         self._tokens.clear()
         self._rngs.clear()
+        if self.chaos is not None:
+            self.chaos.reset()
 
     # ---- the request path -----------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         call = parse_call(request.headers, request.query_string, body)
         if call.action:
-            self.calls.by_action[call.action] += 1
+            self.calls.count(call.action, request.headers.get("User-Agent", ""))
         async with self.serial:
             self._tick()
             try:
@@ -279,7 +301,11 @@ class AwsFront:
             except AwsError as err:
                 if isinstance(err, InjectedError):
                     self.calls.injected[err.code] += 1
-                response = error_response(call.service, err)
+                response = (
+                    elbv2_world.elbv2_error(err)
+                    if call.service == elbv2_world.SERVICE
+                    else error_response(call.service, err)
+                )
             if call.service == "ec2" and call.action in INSTANCE_ACTIONS:
                 outcome = (
                     error_code_of(response.status, response.body if isinstance(response.body, bytes) else b"")
@@ -287,7 +313,11 @@ class AwsFront:
                 )
                 for instance_id in call.numbered("InstanceId") or call.numbered("ResourceId"):
                     self.ec2.record_call(instance_id, call.action, outcome)
-            return response
+            if self.chaos is not None:
+                response = self.chaos.seen(call, response)
+        if self.chaos is not None:  # crash points and lost answers (world/aws/chaos.py)
+            return await self.chaos.deliver(request, call, response)
+        return response
 
     async def _answer(self, request: web.Request, call: AwsCall, body: bytes) -> web.Response:
         self._inject_api_faults(call)
@@ -303,7 +333,11 @@ class AwsFront:
                 return ec2_response(call.action, self.ec2.describe_instance_status(call))
         elif call.service == "ssm" and call.action in SSM_OWN_ACTIONS:
             return ssm_response(self.ssm.handle(call.action, dict(call.payload)))
+        elif call.service == elbv2_world.SERVICE and self.elbv2 and call.action in elbv2_world.OWN_ACTIONS:
+            return self.elbv2.describe_target_health(call)
         status, headers, payload = await self._forward(request, body)
+        if call.service == elbv2_world.SERVICE and self.elbv2 is not None:
+            self.elbv2.after_call(call, status)
         if call.service == "ec2" and call.action == "RunInstances" and status == 200:
             self._remember_client_token(call, status, payload, headers.get("Content-Type", "text/xml"))
         return web.Response(status=status, body=payload, headers=headers)
@@ -327,6 +361,8 @@ class AwsFront:
 
     def _inject_api_faults(self, call: AwsCall) -> None:
         for fault in self.faults.on_aws():
+            if fault.name not in ("throttle", "aws-error"):
+                continue  # the API's other faults act on answers (world/aws/chaos.py)
             actions = fault.params.get("actions")
             if actions and call.action not in actions:
                 continue
@@ -335,6 +371,8 @@ class AwsFront:
             if fault.name == "throttle":
                 if call.service == "ssm":
                     raise InjectedError("ThrottlingException", "Rate exceeded", 400)
+                if call.service == elbv2_world.SERVICE:
+                    raise InjectedError("Throttling", "Rate exceeded", 400)
                 raise InjectedError("RequestLimitExceeded", "Request limit exceeded.", 503)
             raise InjectedError(
                 str(fault.params["code"]), str(fault.params["message"]), int(fault.params["status"])

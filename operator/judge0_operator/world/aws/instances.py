@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import InstanceState, StateReason
 
+from judge0_operator.world.aws import disk as disk_model
 from judge0_operator.world.aws.timeline import Timeline, iso
 from judge0_operator.world.aws.wire import AwsCall, AwsError
 from judge0_operator.world.faults import Fault, FaultError, FaultRegistry
@@ -46,6 +48,7 @@ STATE_CODES = {
     "stopped": 80,
 }
 CALL_HISTORY = 200
+GONE_KEPT = 10_000
 _WRAPPED = ("run_instances", "start_instances", "stop_instances", "terminate_instances", "reboot_instances")
 
 
@@ -97,6 +100,7 @@ class InstanceRecord:
     instance_type: str
     market: str
     launch_time: datetime
+    image_id: str = ""  # faults aimed at image:<ami> apply
     state: str = "pending"
     gen: int = 0  # bumped on every state change, so timers scheduled for an older state do nothing
     running_since: float | None = None
@@ -107,6 +111,16 @@ class InstanceRecord:
     events: list[ScheduledEvent] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: Causes that are calls someone made through the AWS API (in a simulation: the operator).
+API_CAUSES = ("StartInstances", "StopInstances", "RebootInstances", "TerminateInstances", "SendCommand")
+
+
+def origin_of(cause: str) -> dict[str, str]:
+    """Who made a node event happen: ``{"by": "operator" | "fault", "action": cause}``. Everything
+    arriving through the AWS API is the operator's doing; the rest was injected (a fault)."""
+    return {"by": "operator" if cause.split(" ", 1)[0] in API_CAUSES else "fault", "action": cause}
 
 
 def _incorrect_state(instance_id: str, verb: str) -> EC2ClientError:
@@ -125,8 +139,9 @@ class Ec2Model:
         self.timeline = timeline
         self.lock = threading.RLock()
         self.records: dict[str, InstanceRecord] = {}
+        self.gone: deque[dict[str, Any]] = deque(maxlen=GONE_KEPT)  # vanished instances, for ledgers
         self.backend: Any = None
-        self._hooks: list[tuple[str, str]] = []
+        self._hooks: list[tuple[Any, ...]] = []  # (hook name, instance id, *arguments)
         self._event_ids = itertools.count(1)
 
     # ---- wiring -------------------------------------------------------------------------------
@@ -202,7 +217,7 @@ class Ec2Model:
                     if instance.state != "running":
                         raise _incorrect_state(instance.id, "rebooted")
                 for instance in instances:
-                    self._reboot(self.records[instance.id])
+                    self._reboot(self.records[instance.id], cause="RebootInstances")
                 return instances
 
         backend.run_instances = run_instances
@@ -217,8 +232,8 @@ class Ec2Model:
             for name in _WRAPPED:
                 vars(self.backend).pop(name, None)
 
-    def drain_hooks(self) -> list[tuple[str, str]]:
-        """Judge0 hooks queued by state changes: (hook name, instance id), oldest first."""
+    def drain_hooks(self) -> list[tuple[Any, ...]]:
+        """Judge0 hooks queued by state changes: (hook name, instance id, *args), oldest first."""
         with self.lock:
             hooks, self._hooks = self._hooks, []
             return hooks
@@ -233,6 +248,7 @@ class Ec2Model:
             for instance_id in self.records:
                 self._hooks.append(("forget_node", instance_id))
             self.records.clear()
+            self.gone.clear()
             self.timeline.clear()
             if self.backend is not None:
                 self.backend.reservations.clear()
@@ -249,6 +265,7 @@ class Ec2Model:
             instance_type=instance.instance_type,
             market=market,
             launch_time=self.timeline.wall(self.timeline.now()),
+            image_id=str(getattr(instance, "image_id", "") or ""),
         )
         self.records[instance.id] = record
         call: dict[str, Any] = {"action": "RunInstances", "outcome": "ok"}
@@ -301,6 +318,7 @@ class Ec2Model:
         instance._reason = f"{reason_message} ({stamp:%Y-%m-%d %H:%M:%S} UTC)"
         instance.state_reason = StateReason(f"{reason_code}: {reason_message}", reason_code)
         self._set_state(record, "stopping", cause)
+        self._hooks.append(("kill_node", record.instance_id, origin_of(cause)))
         record.running_since = None
         record.serving_at = record.checks_ok_at = float("inf")
         self._later(record, self.durations.stop_seconds, lambda: self._became_stopped(record))
@@ -308,10 +326,10 @@ class Ec2Model:
     def _became_stopped(self, record: InstanceRecord) -> None:
         self._set_state(record, "stopped", "stop finished")
         self._heal(record, "stop")
-        self._hooks.append(("reset_node", record.instance_id))
 
     def _terminating(self, record: InstanceRecord, cause: str) -> None:
         self._set_state(record, "shutting-down", cause)
+        self._hooks.append(("kill_node", record.instance_id, origin_of(cause), True))
         record.running_since = None
         record.serving_at = record.checks_ok_at = float("inf")
         self._later(record, self.durations.terminate_seconds, lambda: self._became_terminated(record))
@@ -322,6 +340,7 @@ class Ec2Model:
 
     def _vanish(self, record: InstanceRecord) -> None:
         """EC2 stops listing a terminated instance after a while (about an hour; here scaled)."""
+        self.gone.append(self.gone_view(record))
         self.records.pop(record.instance_id, None)
         reservation = self.backend.reservations.get(record.reservation_id)
         if reservation is not None:
@@ -333,21 +352,24 @@ class Ec2Model:
         self.faults.drop_instance(record.instance_id)
         self._hooks.append(("forget_node", record.instance_id))
 
-    def _reboot(self, record: InstanceRecord) -> None:
+    def _reboot(self, record: InstanceRecord, cause: str) -> None:
         now = self.timeline.now()
+        self._hooks.append(("kill_node", record.instance_id, origin_of(cause)))
         record.down_until = now + self.timeline.scaled(self.durations.reboot_seconds)
         record.serving_at = max(
             record.serving_at, record.down_until + self.timeline.scaled(self.durations.judge0_start_seconds)
         )
-        record.history.append({"at": self._stamp(now), "state": "running", "cause": "RebootInstances"})
+        record.history.append({"at": self._stamp(now), "state": "running", "cause": cause})
         self._later(record, self.durations.reboot_seconds, lambda: self._rebooted(record))
 
     def _rebooted(self, record: InstanceRecord) -> None:
         self._heal(record, "reboot")
-        self._hooks.append(("reset_node", record.instance_id))
 
-    def restart_judge0(self, instance_id: str, services: frozenset[str]) -> None:
-        """``docker compose restart``: Judge0 down for restart_seconds, then the services' faults heal."""
+    def restart_judge0(
+        self, instance_id: str, services: frozenset[str], *, then_run_in_queue: bool = False
+    ) -> None:
+        """``docker compose restart``: Judge0 down for restart_seconds, then the services' faults heal
+        (and, when the same script ran it afterwards, ``rake judge0:run_in_queue``)."""
         with self.lock:
             record = self.records.get(instance_id)
             if record is None or record.state != "running":
@@ -363,11 +385,25 @@ class Ec2Model:
             )
 
             def restarted() -> None:
+                origin: dict[str, Any] = origin_of(f"SendCommand docker compose restart {' '.join(sorted(services))}")
+                node = self.node(record.instance_id)
+                origin["faultsActive"] = sorted(node.faults) if node is not None else []  # before healing
                 for service in sorted(services):
                     self._heal(record, f"restart:{service}")
-                self._hooks.append(("restart_node", record.instance_id))
+                self._hooks.append(("restart_services", record.instance_id, services, origin))
+                if then_run_in_queue:
+                    self._hooks.append(("run_in_queue", record.instance_id))
 
             self._later(record, self.durations.restart_seconds, restarted)
+
+    def run_in_queue(self, instance_id: str) -> None:
+        """``rake judge0:run_in_queue`` ran on the instance: the Judge0 simulator re-enqueues status 1."""
+        with self.lock:
+            record = self.records.get(instance_id)
+            if record is None or record.state != "running":
+                return
+            record.history.append({"at": self._stamp(), "state": record.state, "cause": "rake judge0:run_in_queue"})
+            self._hooks.append(("run_in_queue", instance_id))
 
     def _heal(self, record: InstanceRecord, event: str) -> list[Fault]:
         healed = self.faults.heal(record.instance_id, event)
@@ -409,10 +445,12 @@ class Ec2Model:
                 {"at": self._stamp(now), "state": record.state, "cause": f"fault {fault.name}"}
             )
             if fault.name == "instance-stopped" and record.state in ("pending", "running"):
-                self._stop(record, "Server.InternalError", "Internal error", cause="fault instance-stopped")
+                self._stop(
+                    record, "Server.InternalError", "Internal error", cause=f"fault instance-stopped ({fault.id})"
+                )
             elif fault.name == "instance-terminated" and record.state not in ("shutting-down", "terminated"):
                 self._terminate_now(
-                    record, "Server.InternalError", "Internal error", "fault instance-terminated"
+                    record, "Server.InternalError", "Internal error", f"fault instance-terminated ({fault.id})"
                 )
             elif fault.name in ("scheduled-retirement", "system-maintenance", "spot-interruption"):
                 self._schedule_event(record, fault)
@@ -461,16 +499,19 @@ class Ec2Model:
                         record,
                         "Server.ScheduledStop",
                         "Stopped due to scheduled retirement",
-                        cause="scheduled retirement",
+                        cause=f"scheduled retirement ({fault.id})",
                     )
             elif fault.name == "system-maintenance":
                 if record.state == "running":
-                    self._reboot(record)
+                    self._reboot(record, cause=f"system maintenance ({fault.id})")
                 event.completed = True
                 self.faults.remove(fault.id, reason="maintenance-completed")
             elif record.state not in ("shutting-down", "terminated"):
                 self._terminate_now(
-                    record, "Server.SpotInstanceTermination", "Spot instance termination", "spot interruption"
+                    record,
+                    "Server.SpotInstanceTermination",
+                    "Spot instance termination",
+                    f"spot interruption ({fault.id})",
                 )
 
         self.timeline.after(seconds, happen)
@@ -501,11 +542,39 @@ class Ec2Model:
             serving = self.reachable(record, now) and now >= record.serving_at and now >= record.restart_until
             faults: dict[str, dict[str, Any]] = {}
             for fault in sorted(
-                self.faults.on_instance(instance_id, record.zone), key=lambda f: f.kind == "instance"
+                self.faults.on_instance(instance_id, record.zone, record.image_id),
+                key=lambda f: f.kind == "instance",
             ):
                 if fault.name in NODE_FAULTS:
                     faults[fault.name] = dict(fault.params)
+            if self.disk(record).full:  # Postgres cannot write: the node goes down with no warning
+                faults.setdefault("db-down", {"cause": "disk full"})
             return NodeView(serving=serving, faults=faults)
+
+    def node_has(self, record: InstanceRecord, fault_name: str) -> bool:
+        """The node shows this node fault now (aimed at it, its zone or its AMI, or derived)."""
+        view = self.node(record.instance_id)
+        return view is not None and fault_name in view.faults
+
+    # ---- the data volume (world/aws/disk.py) ------------------------------------------------------
+    def disk(self, record: InstanceRecord) -> disk_model.DiskUsage:
+        fault = self.faults.find("disk-filling", record.instance_id, record.zone)
+        return disk_model.usage(fault, self.timeline.now(), self.timeline.speed)
+
+    def cleanup(self, instance_id: str, kinds: frozenset[str]) -> str:
+        """A cleanup script ran: free what it cleans; returns what the script would print."""
+        with self.lock:
+            record = self.records.get(instance_id)
+            fault = self.faults.find("disk-filling", instance_id, record.zone if record else None)
+            if record is None or fault is None or fault.target != instance_id or not kinds:
+                return "nothing to clean\n"
+            now = self.timeline.now()
+            freed, gone = disk_model.clean(fault, kinds, now, self.timeline.speed)
+            cause = f"cleanup ({', '.join(sorted(kinds))}) freed {freed:.0f}% of the disk"
+            record.history.append({"at": self._stamp(now), "state": record.state, "cause": cause})
+            if gone:
+                self.faults.remove(fault.id, reason="cleanup")
+            return f"{cause}\n"
 
     def _check(self, record: InstanceRecord, name: str, now: float) -> dict[str, Any]:
         if record.state != "running":
@@ -595,6 +664,22 @@ class Ec2Model:
         tags = getattr(self.backend, "tags", {}).get(record.instance_id)
         return dict(tags) if tags else {}
 
+    def gone_view(self, record: InstanceRecord) -> dict[str, Any]:
+        """What is kept of an instance after EC2 stopped listing it (``GET /instances?gone=true``)."""
+        return {
+            "id": record.instance_id,
+            "state": record.state,
+            "zone": record.zone,
+            "subnet": record.subnet_id,
+            "instanceType": record.instance_type,
+            "market": record.market,
+            "launchTime": iso(record.launch_time),
+            "tags": self.tags_of(record),
+            "calls": list(record.calls),
+            "history": list(record.history),
+            "gone": True,
+        }
+
     def view(self) -> list[dict[str, Any]]:
         """Every instance the world holds, for ``GET /instances``."""
         with self.lock:
@@ -617,8 +702,11 @@ class Ec2Model:
                         "reachable": self.reachable(record, now),
                         "serving": bool(node and node.serving),
                         "faults": [
-                            f.to_dict() for f in self.faults.on_instance(record.instance_id, record.zone)
+                            f.to_dict()
+                            for f in self.faults.on_instance(record.instance_id, record.zone, record.image_id)
                         ],
+                        "imageId": record.image_id,
+                        "diskUsedPercent": round(self.disk(record).used_percent, 1),
                         "events": [_event_json(e) for e in record.events],
                         "calls": list(record.calls),
                         "history": list(record.history),

@@ -13,7 +13,14 @@ world implements ``SendCommand``, ``GetCommandInvocation``, ``ListCommandInvocat
   impaired, zone outage, stopped meanwhile);
 * a successful script that runs ``docker compose restart [services]`` (or ``docker-compose``,
   with or without ``sudo``/``cd … &&``/options) restarts Judge0 on that instance: see
-  ``Ec2Model.restart_judge0`` and the heal table in ``world/faults.py``.
+  ``Ec2Model.restart_judge0`` and the heal table in ``world/faults.py``;
+* a successful script that runs ``rake judge0:run_in_queue`` (e.g. ``docker compose exec -T server
+  rake judge0:run_in_queue``) re-enqueues the node's status-1 submissions — after the restart when
+  the same script restarts too; it fails (exit 1) while Postgres or Redis is down, as the rake
+  task cannot reach them;
+* a script that runs ``df`` prints the instance's data volume (``world/aws/disk.py``), and one that
+  purges submissions (``DELETE FROM submissions …``, failing while Postgres is down) or runs
+  ``docker image prune`` frees what the ``disk-filling`` fault says is old.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from judge0_operator.world.aws import disk as disk_model
 from judge0_operator.world.aws.instances import Ec2Model, InstanceRecord
 from judge0_operator.world.aws.timeline import iso
 from judge0_operator.world.aws.wire import AwsError
@@ -43,6 +51,7 @@ _SERVICE_ALIASES = {
 }
 _PREFIX_COMMANDS = {"sudo", "env", "exec", "nohup", "time", "command"}
 _SEGMENT_SPLIT = re.compile(r"&&|\|\||[;\n|]")
+_RUN_IN_QUEUE = re.compile(r"\brake\b[^;&|\n]*\bjudge0:run_in_queue\b")
 _OPTIONS_WITH_VALUE = {
     "-t",
     "--timeout",
@@ -85,6 +94,12 @@ def compose_restart_services(commands: list[str]) -> frozenset[str] | None:
             matched = True
             found |= services or set(COMPOSE_SERVICES)
     return frozenset(found) if matched else None
+
+
+def runs_in_queue(commands: list[str]) -> bool:
+    """True when a script runs Judge0's ``rake judge0:run_in_queue`` (however it reaches the server
+    container: ``docker compose exec -T server …``, ``docker exec …``, directly)."""
+    return any(_RUN_IN_QUEUE.search(line) for line in commands)
 
 
 def _after_restart(words: list[str]) -> set[str] | None:
@@ -269,6 +284,7 @@ class SsmModel:
             instance_ids=list(payload.get("InstanceIds") or []),
         )
         restart = compose_restart_services(parameters.get("commands", []))
+        requeue = runs_in_queue(parameters.get("commands", []))
         for instance_id in ids:
             invocation = Invocation(command.command_id, instance_id, started=self.ec2.timeline.wall(now))
             invocation.call = self.ec2.record_call(
@@ -280,13 +296,46 @@ class SsmModel:
                 commands=parameters.get("commands", []),
             )
             command.invocations[instance_id] = invocation
+            if self._agent_offline(invocation, command.timeout_seconds):
+                continue
             self.ec2.timeline.after(
-                self.ec2.durations.ssm_command_seconds, functools.partial(self._complete, invocation, restart)
+                self.ec2.durations.ssm_command_seconds,
+                functools.partial(
+                    self._complete, invocation, restart, requeue, script=parameters.get("commands", [])
+                ),
             )
         self.commands[command.command_id] = command
         return {"Command": command.to_wire()}
 
-    def _complete(self, invocation: Invocation, restart: frozenset[str] | None) -> None:
+    def _agent_offline(self, invocation: Invocation, delivery_timeout: int) -> bool:
+        """Fault ``ssm-agent-offline``: the command is never delivered. It stays ``Pending`` until
+        its delivery timeout (``TimeoutSeconds``) and ends ``TimedOut``/``DeliveryTimedOut``, or
+        (``outcome: undeliverable``) ends ``Failed``/``Undeliverable`` — nothing runs on the host."""
+        record = self.ec2.records.get(invocation.instance_id)
+        fault = self.ec2.faults.find("ssm-agent-offline", invocation.instance_id, record.zone if record else None)
+        if fault is None:
+            return False
+        invocation.status = invocation.details = "Pending"
+        timeline = self.ec2.timeline
+        if fault.params.get("outcome") == "undeliverable":
+            seconds, ending = self.ec2.durations.ssm_command_seconds, ("Failed", "Undeliverable")
+        else:
+            seconds, ending = float(delivery_timeout), ("TimedOut", "DeliveryTimedOut")
+
+        def never_delivered() -> None:
+            invocation.finish(ending[0], ending[1], -1, timeline.wall(timeline.now()))
+
+        timeline.after(seconds, never_delivered)
+        return True
+
+    def _complete(
+        self,
+        invocation: Invocation,
+        restart: frozenset[str] | None,
+        requeue: bool = False,
+        *,
+        script: list[str] | None = None,
+    ) -> None:
         ec2 = self.ec2
         now = ec2.timeline.now()
         record: InstanceRecord | None = ec2.records.get(invocation.instance_id)
@@ -311,12 +360,40 @@ class SsmModel:
             )
             return
         stdout = ""
+        cleaning = disk_model.cleanup_kinds(script or [])
+        if "prune" in cleaning:  # Docker needs no database: pruning first can make room for Postgres
+            stdout += ec2.cleanup(record.instance_id, frozenset({"prune"}))
+        if "purge" in cleaning:
+            if ec2.node_has(record, "db-down"):  # psql cannot reach Postgres
+                stderr = 'psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed\n'
+                invocation.finish("Failed", "Failed", 2, ec2.timeline.wall(now), stdout=stdout, stderr=stderr)
+                return
+            stdout += ec2.cleanup(record.instance_id, frozenset({"purge"}))
+        paths = disk_model.df_paths(script or [])
+        if paths is not None:
+            stdout += disk_model.df_output(ec2.disk(record), paths)
+        if requeue:  # the rake task needs Postgres and Redis (unless this script restarts them first)
+            unreachable = [
+                fault
+                for fault, service in (("db-down", "db"), ("redis-down", "redis"))
+                if ec2.faults.find(fault, record.instance_id, record.zone) and service not in (restart or ())
+            ]
+            if unreachable:
+                reasons = {
+                    "db-down": "PG::ConnectionBad: could not connect to server: Connection refused\n",
+                    "redis-down": "Redis::CannotConnectError: Error connecting to Redis on redis:6379\n",
+                }
+                stderr = "rake aborted!\n" + "".join(reasons[f] for f in unreachable)
+                invocation.finish("Failed", "Failed", 1, ec2.timeline.wall(now), stderr=stderr)
+                return
         if restart:
-            stdout = "".join(
+            stdout += "".join(
                 f" Container judge0-{s}-1  Restarting\n Container judge0-{s}-1  Started\n"
                 for s in sorted(restart)
             )
-            ec2.restart_judge0(record.instance_id, restart)
+            ec2.restart_judge0(record.instance_id, restart, then_run_in_queue=requeue)
+        elif requeue:
+            ec2.run_in_queue(record.instance_id)
         invocation.finish("Success", "Success", 0, ec2.timeline.wall(now), stdout=stdout)
 
     # ---- reads ----------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ NODE_FAULTS = (
     "maintenance",  # POST /submissions answers 503 maintenance message
     "flapping",  # params: {"periodSeconds": float}: alternates down/up each period
     "load",  # params: {"jobsPerSecond": float}: background submissions arriving
+    "disk-filling",  # the data volume fills (world/aws/disk.py); at 100% the world adds db-down
+    "auth-rejected",  # params: {"status": 401 | 403}: every filtered route answers it, empty body
 )
 
 

@@ -25,8 +25,14 @@ Deliberate stand-ins and simplifications (each is said here so nobody tunes a pr
   submission (compile and run), so they occupy queue slots and a worker for ``load_job_seconds``
   (0.5 s: a node's 4 workers take 8 a second, and a burst of 400 on 6 nodes takes ~8 s to drain,
   long enough for a probe to see it), count in ``/statistics``, spawn no process, have no token.
-- ``/workers`` ``failed`` counts jobs interrupted by ``restart_node`` (Resque's DirtyExit); they
-  are also put back at the head of the queue, as the world's contract asks.
+- ``/workers`` ``failed`` counts jobs interrupted by a workers restart (Resque's DirtyExit).
+- Queue semantics of v1.13.1 (the hooks the world calls): ``restart_services`` — a workers or
+  Redis restart drops the queue (rows stay status 1), a workers restart kills running jobs (rows
+  stay status 2 for ever); ``kill_node`` — reboot/stop/terminate kill running jobs and lose the
+  queue, rows stay on disk (a terminated node's rows go with it); ``run_in_queue`` — ``rake
+  judge0:run_in_queue`` re-enqueues status-1 rows. Each lost submission gets a *fate* (``fate_of``)
+  naming the event and its origin (operator call or injected fault) for the client report.
+  ``restart_node``/``reset_node`` (requeue on restart / forget everything) remain for direct callers.
 - Not served: ``/submissions/batch``, ``/docs``, ``/isolate``, ``/license`` (404 like any route
   the simulator does not know).
 
@@ -47,14 +53,15 @@ import hmac
 import json
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from judge0_operator.world.aws.disk import BASE_PERCENT, DISK_BYTES
 from judge0_operator.world.judge0.catalog import (
     ABOUT,
     ACCEPTED,
@@ -87,8 +94,9 @@ log = logging.getLogger(__name__)
 AUTHN_HEADER = "X-Auth-Token"
 LOAD_LANGUAGE_ID = 71
 STATISTICS_CACHE_SECONDS = 600.0
+_MAX_FATES = 50_000
 _SCAN_SECONDS = 0.5  # how often the ticker looks for nodes that acquired a ``load`` fault
-_REJECTING_FAULTS = ("maintenance", "queue-full", "redis-down", "db-down", "api-500")
+_REJECTING_FAULTS = ("maintenance", "queue-full", "redis-down", "db-down", "api-500", "auth-rejected")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +206,14 @@ def _workers_running(view: NodeView | None) -> bool:
     return not ("workers-dead" in faults or "redis-down" in faults or "db-down" in faults)
 
 
+def _drops_jobs(view: NodeView | None) -> bool:
+    """Workers running against Redis, but Postgres down: they take jobs and drop them."""
+    if view is None or not view.serving:
+        return False
+    faults = view.faults
+    return "db-down" in faults and not ("workers-dead" in faults or "redis-down" in faults)
+
+
 def _accepts_api_submissions(view: NodeView | None) -> bool:
     if not reachable(view):
         return False
@@ -265,6 +281,8 @@ class Judge0Simulator:
         self._ticker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._base_url: str | None = None
+        self._fates: OrderedDict[str, dict[str, Any]] = OrderedDict()  # token → why it has no result
+        self._gone: dict[str, dict[str, Any]] = {}  # terminated instance → origin
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -312,7 +330,10 @@ class Judge0Simulator:
     # -- world hooks ---------------------------------------------------------------------------
 
     def restart_node(self, instance_id: str) -> None:
-        """``docker compose restart server workers``: Processing jobs back to the queue head; Redis kept."""
+        """A graceful restart that puts Processing jobs back at the queue head (Redis kept).
+
+        Not what v1.13.1's compose does (see ``restart_services``, which the world calls); kept
+        for callers that want Resque's requeue-on-restart."""
         node = self._nodes.get(instance_id)
         if node is None:
             return
@@ -326,6 +347,102 @@ class Judge0Simulator:
             node.failed += 1
         node.restarts += 1
         self._dispatch(instance_id, node, self._directory.node(instance_id))
+
+    # -- v1.13.1 queue semantics: what the world calls ------------------------------------------
+    #
+    # Postgres keeps its rows on the instance's disk (a volume); Redis keeps nothing (the shipped
+    # compose runs it without persistence); only the job that runs a submission writes its result,
+    # and nothing re-runs a row left at status 2. Every loss is recorded as a *fate* with the
+    # world's ``origin`` of the event (who did it: the operator's call or an injected fault).
+
+    def restart_services(self, instance_id: str, services: Iterable[str], origin: Mapping[str, Any]) -> None:
+        """``docker compose restart <services>``: restarting ``workers`` kills the jobs they run (rows
+        stay at status 2 for ever) and drops the queue (rows stay at status 1); restarting ``redis``
+        drops the queue and Resque's memory of it (``/workers`` answers ``[]`` again)."""
+        node = self._nodes.get(instance_id)
+        wanted = set(services)
+        if node is None:
+            return
+        if "workers" in wanted:
+            node.failed += self._kill_jobs(instance_id, node, "worker killed by a workers restart", origin)
+        if "workers" in wanted or "redis" in wanted:
+            self._drop_queue(instance_id, node, "queue dropped by a restart", origin)
+        if "redis" in wanted:
+            node.ever_queued = False
+            node.failed = 0  # Resque's failed counter lived in Redis
+        node.restarts += 1
+        self._dispatch(instance_id, node, self._directory.node(instance_id))
+
+    def kill_node(self, instance_id: str, origin: Mapping[str, Any], gone: bool = False) -> None:
+        """The host goes down (reboot, stop, terminate): running jobs die (status 2 for ever), Redis'
+        queue is lost (status 1 stays); the rows stay on disk unless ``gone`` (terminated), when
+        every submission of the node goes with it."""
+        node = self._nodes.get(instance_id)
+        if gone:
+            self._gone[instance_id] = dict(origin, event="instance terminated: the node and its rows are gone")
+        if node is None:
+            return
+        self._kill_jobs(instance_id, node, "worker killed: the host went down", origin)
+        self._drop_queue(instance_id, node, "queue lost: the host went down (Redis keeps nothing)", origin)
+        node.ever_queued = False
+        node.failed = 0
+
+    def run_in_queue(self, instance_id: str) -> int:
+        """``rake judge0:run_in_queue``: re-enqueue every status-1 row that is not queued (Judge0
+        enqueues every status-1 row; one already waiting is not queued twice here)."""
+        node = self._nodes.get(instance_id)
+        if node is None:
+            return 0
+        waiting = {t for t in node.queue if t is not None} | {t for t in node.in_flight.values() if t is not None}
+        requeued = 0
+        for token, submission in node.submissions.items():
+            if submission.status_id == IN_QUEUE and token not in waiting:
+                node.queue.append(token)
+                self._fates.pop(token, None)
+                requeued += 1
+        if requeued:
+            node.ever_queued = True
+        self._dispatch(instance_id, node, self._directory.node(instance_id))
+        return requeued
+
+    def fate_of(self, token: str, instance_id: str | None = None) -> dict[str, Any] | None:
+        """Why a submission will never get a result (None: nothing the simulator knows of)."""
+        fate = self._fates.get(token)
+        if fate is None and instance_id is not None and instance_id in self._gone:
+            return dict(self._gone[instance_id])
+        return dict(fate) if fate is not None else None
+
+    def clear_fates(self) -> None:
+        self._fates.clear()
+        self._gone.clear()
+
+    def _fate(self, instance_id: str, token: str, status: int, event: str, origin: Mapping[str, Any]) -> None:
+        view = self._directory.node(instance_id)
+        self._fates[token] = {
+            "faultsActive": sorted(view.faults) if view is not None else [],
+            **origin,
+            "event": event,
+            "status": status,
+            "instanceId": instance_id,
+        }
+        while len(self._fates) > _MAX_FATES:
+            self._fates.popitem(last=False)
+
+    def _kill_jobs(self, instance_id: str, node: _Node, event: str, origin: Mapping[str, Any]) -> int:
+        killed = list(node.in_flight.items())
+        node.in_flight.clear()
+        for task, token in killed:
+            task.cancel()
+            if token is not None:
+                self._fate(instance_id, token, PROCESSING, event, origin)
+        return len(killed)
+
+    def _drop_queue(self, instance_id: str, node: _Node, event: str, origin: Mapping[str, Any]) -> None:
+        for token in node.queue:  # synthetic jobs (None) just vanish: their rows stay status 1 in /statistics
+            if token is not None and token in node.submissions:
+                self._fate(instance_id, token, IN_QUEUE, event, origin)
+        node.queue.clear()
+        self._backlog.discard(instance_id)
 
     def reset_node(self, instance_id: str) -> None:
         """Host rebooted or replaced: queue, submissions and Redis' memory of the queue are gone."""
@@ -393,6 +510,9 @@ class Judge0Simulator:
         if route is None:
             return _rails_error(404)
         handler, needs_authz, arg = route
+        rejected = faults.get("auth-rejected")
+        if rejected is not None:  # the node's ALLOW_IP/AUTHN_TOKEN no longer admit us: 403/401, empty
+            return _empty(int(rejected.get("status", 401)))
         if not self._authenticated(request):
             return _empty(401)
         if needs_authz:
@@ -488,7 +608,7 @@ class Judge0Simulator:
         now = time.monotonic()
         fresh = stats.cached is not None and now - stats.cached_at < STATISTICS_CACHE_SECONDS
         if not fresh or call.request.query.get("invalidate_cache") == "true":
-            stats.cached, stats.cached_at = _statistics_payload(stats), now
+            stats.cached, stats.cached_at = _statistics_payload(stats, _disk_database_bytes(call.faults)), now
         return _json(stats.cached)
 
     async def _show_submission(self, call: _Call) -> web.StreamResponse:
@@ -582,6 +702,11 @@ class Judge0Simulator:
 
     def _dispatch(self, instance_id: str, node: _Node, view: NodeView | None) -> None:
         """Idle workers take jobs from the head of the queue."""
+        if node.queue and _drops_jobs(view):
+            # Postgres down: IsolateJob retries its find 100 x 0.1 s, then drops the job; the row stays
+            # status 1 until ``rake judge0:run_in_queue`` (dropped at once here, not after 10 s).
+            self._drop_queue(instance_id, node, "job dropped: the worker could not read it (Postgres down)",
+                             {"by": "fault", "action": "db-down"})
         if node.queue and _workers_running(view):
             assert self._loop is not None, "Judge0Simulator is not started"
             while node.queue and len(node.in_flight) < self._workers_per_node:
@@ -738,7 +863,16 @@ def _resolve(method: str, path: str) -> tuple[_Handler, bool, str] | None:
     return None
 
 
-def _statistics_payload(stats: _Statistics) -> dict[str, Any]:
+def _disk_database_bytes(faults: Mapping[str, Mapping[str, Any]]) -> int:
+    """``disk-filling``: what of the filled volume is Postgres (all of it but the dangling images)."""
+    params = faults.get("disk-filling")
+    if params is None:
+        return 0
+    share = _number(params, "usedPercent", BASE_PERCENT) - BASE_PERCENT - _number(params, "danglingImagesPercent", 0)
+    return max(0, int(DISK_BYTES * share / 100))
+
+
+def _statistics_payload(stats: _Statistics, extra_bytes: int = 0) -> dict[str, Any]:
     """``InfoController#statistics`` shape, from the node's counters."""
     now = datetime.now(UTC)
     today = now.date()
@@ -748,7 +882,7 @@ def _statistics_payload(stats: _Statistics) -> dict[str, Any]:
                   "count": n} for lid, n in stats.by_language.most_common() if n > 0]
     statuses = [{"status": {"id": sid, "name": STATUSES[sid]}, "count": n}
                 for sid, n in stats.by_status.most_common() if n > 0]
-    size = 8_400_000 + 2_048 * stats.total
+    size = 8_400_000 + 2_048 * stats.total + extra_bytes
     until = now + timedelta(seconds=STATISTICS_CACHE_SECONDS)
     return {
         "created_at": now.isoformat(timespec="milliseconds"),

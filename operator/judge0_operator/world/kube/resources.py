@@ -1,8 +1,9 @@
 """The resource kinds the emulated API server knows, and its discovery documents.
 
 Built-in kinds are the few a Kopf operator touches (namespaces, secrets, configmaps, events,
-pods, leases, CRDs); every served version of a registered CRD adds one more, with its
-short names, categories and ``status``/``scale`` subresources.
+pods, leases, CRDs) and the Services and EndpointSlices a fleet is published with; every served
+version of a registered CRD adds one more, with its short names, categories and
+``status``/``scale`` subresources.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     ResourceType("", "v1", "events", "Event", True, short_names=("ev",)),
     ResourceType("", "v1", "pods", "Pod", True, short_names=("po",), categories=("all",), status=True),
+    ResourceType("", "v1", "services", "Service", True, short_names=("svc",), categories=("all",), status=True),
     ResourceType("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
+    ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType(
         "apiextensions.k8s.io",

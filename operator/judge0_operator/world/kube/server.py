@@ -15,8 +15,10 @@ older than the bounded history.
 
 Deliberate simplifications: no authn/authz, no admission webhooks, no conversion between
 versions of a CRD (all versions share the stored fields), strategic-merge and server-side
-apply patches are applied as merge patches, no garbage collection by ownerReferences, and
-core/v1 and events.k8s.io/v1 Events are stored separately.
+apply patches are applied as merge patches, and core/v1 and events.k8s.io/v1 Events are stored
+separately. Garbage collection by ownerReferences (background, foreground, orphan) happens
+in-process right after the write that makes it due (``gc.py``); Services get a ClusterIP and
+EndpointSlices are checked as the API server checks them (``network.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from aiohttp import web
@@ -55,6 +57,9 @@ from judge0_operator.world.kube.store import (
 )
 from judge0_operator.world.kube.tables import table, wants_table
 from judge0_operator.world.serve import serve_on_loopback
+
+if TYPE_CHECKING:
+    from judge0_operator.world.kube.faults import KubeChaos
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,6 +106,7 @@ class KubeEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
+        self.chaos: KubeChaos | None = None  # faults.KubeChaos.attach sets it
         for crd in (*KOPF_PEERING_CRDS, *crds):
             self.register_crd(crd)
 
@@ -276,10 +282,21 @@ class KubeEmulator:
 
         return self._call(patch_)
 
-    def delete_object(self, group: str, version: str, plural: str, namespace: str | None, name: str) -> Obj:
+    def delete_object(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        *,
+        propagation_policy: str | None = None,
+    ) -> Obj:
+        options = {"propagationPolicy": propagation_policy} if propagation_policy else None
+
         def delete() -> Obj:
             rt = self.store.resolve(group, version, plural)
-            return self._out(rt, self.store.delete(rt, namespace, name)[0], copy_=True)
+            return self._out(rt, self.store.delete(rt, namespace, name, options)[0], copy_=True)
 
         return self._call(delete)
 
@@ -313,6 +330,11 @@ class KubeEmulator:
         )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.chaos is not None:  # faults, limits, crash points, request log (faults.py)
+            return await self.chaos.handle(request, self._answer)
+        return await self._answer(request)
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             return await self._route(request)
         except ApiError as exc:
@@ -446,6 +468,7 @@ class KubeEmulator:
                     label_selector=query.get("labelSelector"),
                     field_selector=query.get("fieldSelector"),
                     dry_run=dry_run,
+                    propagation=query.get("propagationPolicy", "Background"),
                 )
                 if not rt.custom:
                     return self._json(_success_status(rt, None))
@@ -509,6 +532,10 @@ class KubeEmulator:
         if method == "DELETE" and sub is None:
             raw = await request.read()
             options = json.loads(raw) if raw.strip() else {}
+            if not isinstance(options, dict):
+                raise bad_request("the body of the request was in an unknown format")
+            if "propagationPolicy" in query:
+                options.setdefault("propagationPolicy", query["propagationPolicy"])
             obj, removed = self.store.delete(rt, namespace, name, options, dry_run=dry_run)
             if removed and not rt.custom:
                 return self._json(_success_status(rt, obj))

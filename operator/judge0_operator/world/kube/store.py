@@ -24,7 +24,9 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
+from judge0_operator.world.kube import network
 from judge0_operator.world.kube import validation as crd_schema
+from judge0_operator.world.kube.gc import POLICIES, GarbageCollector, check_owner_references, propagation_policy
 from judge0_operator.world.kube.resources import (
     BUILTIN_TYPES,
     ResourceType,
@@ -54,6 +56,13 @@ _SERVER_METADATA = (
 )
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName alphabet
 BUILTIN_NAMESPACES = ("default", "kube-system")
+MAX_OBJECT_BYTES = 1_572_864  # etcd's default --max-request-bytes (1.5 MiB)
+
+
+def _check_size(obj: Obj, limit: int) -> None:
+    """kube-apiserver passes etcd's refusal of an object this large on as a 500 (kubernetes#112152)."""
+    if len(json.dumps(obj, separators=(",", ":"))) > limit:
+        raise ApiError(500, "InternalError", "etcdserver: request is too large")
 
 
 class ApiError(Exception):
@@ -245,6 +254,10 @@ class KubeStore:
         self._floor: dict[tuple[str, str], int] = {}  # per kind: newest resourceVersion evicted from history
         self._watchers: dict[tuple[str, str], set[Watcher]] = {}
         self._random = random.Random()
+        # etcd's request limit, which every stored object must fit (--max-request-bytes, 1.5 MiB)
+        self.max_object_bytes: int | None = MAX_OBJECT_BYTES
+        self.watcher_factory: Callable[..., Watcher] = Watcher  # world/kube/faults.py swaps it
+        self.gc = GarbageCollector(self)  # ownerReference garbage collection (``gc.py``)
         self.warnings: list[
             str
         ] = []  # unknown-field warnings of the latest write (the HTTP layer sends them)
@@ -367,6 +380,8 @@ class KubeStore:
     # ---------------------------------------------------------------- writes
 
     def _commit(self, rt: ResourceType, event_type: str, obj: Obj, prev: Obj | None) -> Obj:
+        if event_type != "DELETED" and self.max_object_bytes:
+            _check_size(obj, self.max_object_bytes)
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
@@ -393,6 +408,8 @@ class KubeStore:
                 self._register_crd_types(event.obj)
         elif event.type == "DELETED" and rt.namespaced:
             self._maybe_finish_namespace(event.obj["metadata"].get("namespace", ""))
+        if rt.storage_key != self._ns_type.storage_key:
+            self.gc.committed(rt, event.type, event.obj)
 
     def _check_namespace(self, rt: ResourceType, namespace: str, name: str) -> None:
         ns_obj = self._objects[self._ns_type.storage_key].get(("", namespace))
@@ -505,7 +522,15 @@ class KubeStore:
         return result.object
 
     def _prepare_builtin(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
-        """Server-side touches of built-in kinds: Secret ``stringData``, Namespace phase, CRD status."""
+        """Server-side touches of built-in kinds: Secret ``stringData``, Namespace phase, CRD status,
+        Service/EndpointSlice defaults and checks; ownerReferences of every kind."""
+        errors = check_owner_references(obj)
+        if errors:
+            raise unprocessable(rt, obj["metadata"].get("name", ""), errors)
+        if network.handles(rt):
+            errors = network.prepare(rt, obj, old, self._objects[rt.storage_key].values())
+            if errors:
+                raise unprocessable(rt, obj["metadata"].get("name", ""), errors)
         if rt.group == "" and rt.plural == "secrets" and isinstance(obj.get("stringData"), dict):
             data = obj.setdefault("data", {})
             for key, value in obj.pop("stringData").items():
@@ -723,11 +748,30 @@ class KubeStore:
             )
         if pre.get("resourceVersion") and pre["resourceVersion"] != obj["metadata"]["resourceVersion"]:
             raise conflict(rt, name)
-        return self._delete_obj(rt, obj, dry_run=dry_run)
+        policy = propagation_policy(options)
+        if policy not in POLICIES:
+            raise ApiError(
+                422,
+                "Invalid",
+                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "{policy}": '
+                'supported values: "Foreground", "Background", "Orphan"',
+            )
+        return self._delete_obj(rt, obj, dry_run=dry_run, propagation=policy)
 
-    def _delete_obj(self, rt: ResourceType, obj: Obj, *, dry_run: bool = False) -> tuple[Obj, bool]:
+    def _delete_obj(
+        self, rt: ResourceType, obj: Obj, *, dry_run: bool = False, propagation: str = "Background"
+    ) -> tuple[Obj, bool]:
+        current = self._objects[rt.storage_key].get((obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
+        if current is None:  # already gone (collected while a caller held an older copy)
+            return obj, True
+        obj = current
         meta = obj["metadata"]
         is_namespace = rt.storage_key == self._ns_type.storage_key
+        if not dry_run and not is_namespace and self.gc.enabled and not meta.get("deletionTimestamp"):
+            if propagation == "Orphan":
+                self.gc.orphan(obj)
+            elif propagation == "Foreground" and self.gc.dependents(str(meta.get("uid"))):
+                return self.gc.foreground(rt, obj)
         if meta.get("finalizers") or is_namespace:
             if meta.get("deletionTimestamp"):
                 return obj, False
@@ -778,10 +822,11 @@ class KubeStore:
         label_selector: str | None = None,
         field_selector: str | None = None,
         dry_run: bool = False,
+        propagation: str = "Background",
     ) -> list[Obj]:
         labels, fields = self._predicates(rt, label_selector, field_selector)
         victims = [obj for _, obj in self._matching(rt, namespace, labels, fields)]
-        return [self._delete_obj(rt, obj, dry_run=dry_run)[0] for obj in victims]
+        return [self._delete_obj(rt, obj, dry_run=dry_run, propagation=propagation)[0] for obj in victims]
 
     # ---------------------------------------------------------------- scale subresource
 
@@ -874,7 +919,7 @@ class KubeStore:
         history after it, or 410 Expired if that part of history was already dropped.
         """
         labels, fields = self._predicates(rt, label_selector, field_selector)
-        watcher = Watcher(
+        watcher = self.watcher_factory(
             rt.storage_key, namespace or None, labels, fields, max_pending or self.history_limit
         )
         if send_initial_events or resource_version in (None, "", "0"):
@@ -914,6 +959,8 @@ class KubeStore:
         growing, so a running operator stays consistent.
         """
         ns_key, crd_key = self._ns_type.storage_key, self._crd_type.storage_key
+        self.gc.enabled = False  # a hard reset: nothing to collect, everything goes
+        self.gc.clear()
         for key in [k for k in self._objects if k not in (ns_key, crd_key)] + [ns_key]:
             rt = self._by_key.get(key)
             if rt is None:
@@ -922,6 +969,7 @@ class KubeStore:
                 if key == ns_key and name in BUILTIN_NAMESPACES:
                     continue
                 self._commit(rt, "DELETED", copy.deepcopy(obj), None)
+        self.gc.enabled = True
         for name in BUILTIN_NAMESPACES:
             if ("", name) not in self._objects[ns_key]:
                 self.create(self._ns_type, None, {"metadata": {"name": name}})

@@ -404,8 +404,8 @@ def _json_type_name(value: JSON) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int):
-        return "integer"
+    if isinstance(value, int):  # beyond int64, kube-apiserver's JSON decoding gives a float64
+        return "integer" if -(2**63) <= value < 2**63 else "number"
     if isinstance(value, float):
         return "number"
     if isinstance(value, str):
@@ -731,13 +731,13 @@ def _run_rule(
     transition = bool(_OLD_SELF.search(expression))
     if transition and not has_old:
         return None
-    activation: dict[str, Any] = {"self": _cel_value(value)}
-    if transition:
-        activation["oldSelf"] = _cel_value(old)
     where = _field_path(path, rule["fieldPath"]) if rule.get("fieldPath") else path
     where = where or "<nil>"
     type_name = schema.get("type") or ""
-    try:
+    try:  # a value CEL cannot hold (an integer beyond int64) is an error on the field, not a crash
+        activation: dict[str, Any] = {"self": _cel_value(value)}
+        if transition:
+            activation["oldSelf"] = _cel_value(old)
         passed = _evaluate(expression, activation)
     except Exception as exc:  # CEL parse/evaluation errors: the API server reports them on the field
         detail = exc.args[0] if exc.args else exc
