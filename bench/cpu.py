@@ -12,10 +12,12 @@ is a Python process in the world); API and workers probes run every ``interval``
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 from bench.harness import BenchEnv, bench_policy
+from judge0_operator.world.kube.store import MAX_OBJECT_BYTES
 
 
 async def measure_size(instances: int, window: float, speed: float, interval: int) -> dict[str, Any]:
@@ -44,6 +46,8 @@ async def measure_size(instances: int, window: float, speed: float, interval: in
         elapsed = time.monotonic() - t0
         calls = (await env.control.calls()).get("by_action", {})
         peak = env.operator.peak_rss_bytes() or 0
+        fleets = await env.fleets_status()  # the object as stored: etcd refuses one over 1.5 MiB
+        object_bytes = max((len(json.dumps(f, separators=(",", ":"))) for f in fleets), default=0)
         passes = m1.passes - m0.passes
         return {
             "instances": instances,
@@ -57,6 +61,8 @@ async def measure_size(instances: int, window: float, speed: float, interval: in
             "prelaunchSeconds": round(launch_seconds, 1),
             "adoptSeconds": round(adopt, 1),
             "probeIntervalSeconds": interval,
+            "fleetObjectKiB": round(object_bytes / 1024, 1),
+            "fleetObjectShareOfLimit": round(object_bytes / MAX_OBJECT_BYTES, 3),
         }
 
 
@@ -70,16 +76,18 @@ def render_cpu(results: list[dict[str, Any]]) -> str:
     lines = [
         "(3) operator CPU per pass and peak RSS (operator process only; /proc/<pid>/stat, VmHWM)",
         f"    {'instances':>9}  {'passes':>6}  {'CPU s/pass':>10}  {'CPU util':>8}  {'pass wall s':>11}  "
-        f"{'peak RSS MiB':>12}  {'AWS calls/pass':>14}",
+        f"{'peak RSS MiB':>12}  {'AWS calls/pass':>14}  {'fleet object KiB':>16}",
     ]
     for r in results:
         lines.append(
             f"    {r['instances']:>9}  {r['passes']:>6.0f}  {r['cpuSecondsPerPass'] or 0:>10.3f}  "
             f"{r['cpuUtilisation']:>8.2f}  {r['passWallSeconds'] or 0:>11.2f}  {r['peakRssMiB']:>12.1f}  "
-            f"{r['awsCallsPerPass'] or 0:>14.2f}"
+            f"{r['awsCallsPerPass'] or 0:>14.2f}  "
+            f"{r.get('fleetObjectKiB', 0):>9.1f} ({100 * r.get('fleetObjectShareOfLimit', 0):.0f}%)"
         )
     lines.append(
         f"    probes (api, workers) every {results[0]['probeIntervalSeconds']} s, canary off; pass wall time "
-        "includes waiting for moto, which slows past ~1000 instances"
+        "includes waiting for moto, which slows past ~1000 instances; fleet object = the Judge0Fleet as "
+        "stored, % of the API server's 1.5 MiB object limit"
     )
     return "\n".join(lines)

@@ -101,11 +101,26 @@ def actions(fleet: Mapping[str, Any], kind: str | None = None, instance: str | N
     return found
 
 
+class _AllHealthy(dict[str, Any]):
+    """The signals of a compact row (``api/compact.py``): a Healthy row stores only its measurements
+    (the disk); each probe's signal it leaves out is Healthy."""
+
+    def __init__(self, since: str | None, stored: dict[str, Any]) -> None:
+        super().__init__(stored)
+        self.since = since
+
+    def __missing__(self, name: str) -> dict[str, Any]:
+        return {"status": "Healthy", "since": self.since, "bad": False, "detail": ""}
+
+
 def row(fleet: Mapping[str, Any], instance_id: str) -> dict[str, Any]:
-    """The ``status.instances`` row of one instance, or {}."""
+    """The ``status.instances`` row of one instance, or {} (a compact Healthy row with its signals)."""
     for item in (fleet.get("status") or {}).get("instances") or []:
         if item.get("instanceId") == instance_id:
-            return dict(item)
+            found = dict(item)
+            if found.get("health") == "Healthy":
+                found["signals"] = _AllHealthy(found.get("healthySince"), found.get("signals") or {})
+            return found
     return {}
 
 

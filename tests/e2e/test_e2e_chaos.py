@@ -73,6 +73,13 @@ def test_every_row_converged_with_no_duplicate_and_no_leak(quick: dict[str, Any]
     assert kills and all(r["crashFired"] and r["operatorRestarts"] >= 1 for r in kills), kills
 
 
+def test_students_kept_submitting_and_none_lost_work_to_the_operator(quick: dict[str, Any]) -> None:
+    judged = [r for r in quick["report"]["runs"] if r["lostSubmissions"] is not None]
+    assert judged, "client load ran through the fleet's Service"
+    assert all(r["lostSubmissions"] == 0 for r in judged), [r["evidence"].get("clients") for r in judged]
+    assert sum(r["evidence"]["clients"]["delivered"] for r in judged) > 0
+
+
 def test_tokens_off_and_a_lost_answer_made_an_extra_launch_that_was_cleaned_up(quick: dict[str, Any]) -> None:
     lost = [
         r for r in quick["report"]["runs"] if r["row"].startswith("lost RunInstances") and r["mode"] == "tokens-off"

@@ -138,9 +138,10 @@ def test_disk_pressure_is_cleaned_up_without_a_replacement(e2e: E2E) -> None:
     victim = ids[0]
     e2e.fault(victim, "disk-filling", usedPercent=93, oldSubmissionsPercent=25, danglingImagesPercent=10)
 
-    e2e.wait_fleet(
+    pressed = e2e.wait_fleet(
         lambda f: row(f, victim).get("diagnosis") == "DiskPressure", timeout=20, what="DiskPressure diagnosed"
     )
+    assert "data volume" in row(pressed, victim)["signals"]["disk"]["detail"]  # the df reading, while it is bad
     fleet = e2e.wait_fleet(
         lambda f: actions(f, "CleanDisk", victim) and row(f, victim).get("health") == "Healthy",
         timeout=30,
@@ -150,7 +151,6 @@ def test_disk_pressure_is_cleaned_up_without_a_replacement(e2e: E2E) -> None:
     assert steps_on(fleet, victim) == ["CleanDisk"], actions(fleet)
     assert e2e.control.instance(victim)["diskUsedPercent"] == 58
     assert [r["instanceId"] for r in fleet["status"]["instances"]] == [victim], "no replacement"
-    assert "data volume" in row(fleet, victim)["signals"]["disk"]["detail"]
 
 
 def test_a_held_instance_survives_a_rollout_and_a_scale_in_and_is_reported_held_back(e2e: E2E) -> None:

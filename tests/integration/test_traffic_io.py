@@ -8,6 +8,9 @@ keeps deregistered targets ``draining``, and its Kubernetes API garbage-collects
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -240,3 +243,59 @@ def test_unpublish_deletes_the_fleets_own_objects(world: World, kube: kubernetes
     core = kubernetes.client.CoreV1Api(kube)
     assert fleet.name not in {s.metadata.name for s in core.list_namespaced_service(NAMESPACE).items}
     assert not asyncio.run(publisher.unpublish(fleet))  # nothing left to delete
+
+
+# --- submissions left behind ----------------------------------------------------------------------
+
+def test_a_restart_re_enqueues_what_judge0_left_in_queue(world: World, world_ec2: Any, clients: AwsClients) -> None:
+    """Workers dead, 5 submissions queued: restarting the workers drops Judge0's queue (Redis keeps
+    nothing) but not its rows; the requeue command run after the restart gets all 5 processed."""
+    from fixtures.world import ControlClient
+    from judge0_operator.act.aws import AwsActuator
+    from judge0_operator.api.fleet import Judge0FleetSpec
+    from judge0_operator.api.policy import DEFAULT_REQUEUE_COMMAND
+    from judge0_operator.decide.model import RestartJudge0
+
+    control = ControlClient(world.info["control_url"])
+    [iid] = _run_instances(world, world_ec2, 1)
+    wait_for(lambda: control.instance(iid).get("serving"), timeout=20, what="Judge0 serving")
+    control.fault(iid, "workers-dead")
+    node = world.info["judge0_endpoint_template"].format(instance_id=iid)
+    tokens = [_submit(node, f"print({n})") for n in range(5)]
+    assert control.instance(iid)["judge0"]["queue_size"] == 5
+    spec = Judge0FleetSpec.model_validate(
+        {"region": world.info["region"], "instance": {"imageId": world.info["image_id"], "instanceType": "t3.small",
+                                                      "subnets": list(world.info["subnets"].values())}}
+    )
+    actuator = AwsActuator(clients, world.info["region"], circuit=CircuitBreakers(), budget=ApiBudget(),
+                           ssm_poll_seconds=0.05)
+    restart = "cd /opt/judge0 && docker compose restart workers"
+    outcome = asyncio.run(
+        actuator.execute(
+            RestartJudge0(instance_id=iid, reason="workers stuck", command=restart, requeue=True),
+            spec=spec, fleet_uid="uid", fleet_ref="ns/f", template_hash="h", restart_command=restart,
+            ssm_timeout_seconds=10, requeue_command=DEFAULT_REQUEUE_COMMAND,
+        )
+    )
+    assert outcome.ok, outcome.detail
+    [sent] = [c for c in control.instance(iid)["calls"] if c["action"] == "SendCommand"]
+    assert sent["commands"] == [f"{restart} && {DEFAULT_REQUEUE_COMMAND}"]
+    wait_for(lambda: {_status(node, t) for t in tokens} == {3}, timeout=20, what="all 5 Accepted after the requeue")
+
+
+def _submit(node: str, source: str) -> str:
+    request = urllib.request.Request(
+        f"{node}/submissions", data=json.dumps({"source_code": source, "language_id": 71}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return str(json.loads(reply.read())["token"])
+
+
+def _status(node: str, token: str) -> int | None:
+    """The submission's status id; None while the node does not answer (Judge0 restarting)."""
+    try:
+        with urllib.request.urlopen(f"{node}/submissions/{token}", timeout=10) as reply:
+            return int(json.loads(reply.read())["status"]["id"])
+    except (OSError, http.client.HTTPException):
+        return None

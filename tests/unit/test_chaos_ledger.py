@@ -116,3 +116,18 @@ def test_crash_points_swept_counts_distinct_points_that_fired() -> None:
         result("c", crash=("RunInstances", 2)),
     ]
     assert crash_points_swept(runs) == 2
+
+
+def test_the_sweep_covers_every_cloud_call_in_every_mode_and_status_writes_up_to_the_cap() -> None:
+    from judge0_operator.chaos.plan import crash_runs
+    from judge0_operator.chaos.runs import MODES
+
+    counts = {"RunInstances": 2, "kube:judge0fleets/status": 9, "kube:judge0fleets": 3, "DescribeInstances": 7}
+    runs = crash_runs("scale-up", counts, max_status_nth=4)
+    launches = [r for r in runs if r.crash and r.crash[0] == "RunInstances"]
+    assert sorted({(r.crash[1], r.mode) for r in launches if r.crash}) == sorted((n, m) for n in (1, 2) for m in MODES)
+    writes = [r for r in runs if r.crash and r.crash[0] == "kube:judge0fleets/status"]
+    assert sorted({r.crash[1] for r in writes if r.crash}) == [1, 2, 3, 4]
+    assert not [r for r in runs if r.crash and r.crash[0] in ("kube:judge0fleets", "DescribeInstances")]
+    deletion = crash_runs("deletion", counts, max_status_nth=4)
+    assert {r.crash[1] for r in deletion if r.crash and r.crash[0] == "kube:judge0fleets"} == {1, 2, 3}

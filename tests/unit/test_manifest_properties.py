@@ -264,3 +264,7 @@ def test_no_spec_the_api_accepts_crashes_a_pass(api: KubeEmulator, choice: dict[
     assert again.status.desired_replicas is not None
     if fleet.spec.paused:
         assert not first.actions and not again.actions
+    known = [s for s in fleet.spec.instance.subnets if s in KNOWN_SUBNETS]
+    for action in (*first.actions, *again.actions):  # never into a subnet the region does not have
+        if action.kind == "Launch" and known:
+            assert action.subnet_id in KNOWN_SUBNETS, action

@@ -143,3 +143,19 @@ async def test_a_fleet_gone_behind_our_back_says_so_and_is_forgotten() -> None:
     with pytest.raises(FleetGone):
         await write_status(kube, keeper, KEY, "u1", Judge0FleetStatus(), ())  # type: ignore[arg-type]
     assert not keeper.pending(KEY)
+
+
+def test_an_action_still_requested_when_a_pass_starts_was_interrupted() -> None:
+    from judge0_operator.api.fleet import ActionRecord
+    from judge0_operator.controller.freshness import settle_interrupted
+
+    status = Judge0FleetStatus(
+        last_actions=[
+            ActionRecord(time="2025-01-01T12:00:00Z", instance_id="i-1", action="Terminate", outcome="Requested"),
+            ActionRecord(time="2025-01-01T12:00:00Z", instance_id="i-2", action="Terminate", outcome="Succeeded"),
+            ActionRecord(time="2025-01-01T12:00:00Z", instance_id="i-3", action="Terminate", outcome="DryRun"),
+        ]
+    )
+    assert [r.outcome for r in settle_interrupted(status).last_actions] == ["Interrupted", "Succeeded", "DryRun"]
+    untouched = Judge0FleetStatus()
+    assert settle_interrupted(untouched) is untouched

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from judge0_operator.api.common import ApiModel, Condition, IntOrPercent
+from judge0_operator.api.compact import compact_wire, restore_template_hashes
 from judge0_operator.api.diagnosis import DefectiveTemplate, Predecessor
 from judge0_operator.api.traffic import Topology, TrafficSpec, TrafficState, TrafficStatus
 
@@ -515,6 +516,17 @@ class Judge0FleetStatus(ApiModel):
     )
     last_pass_at: str | None = Field(default=None, description="When the last reconcile pass ran.")
     next_check_at: str | None = Field(default=None, description="When the operator looks next.")
+
+    @model_validator(mode="after")
+    def _restore_compact_rows(self) -> Judge0FleetStatus:
+        """A row stored compact (``api/compact.py``) gets back its template hash."""
+        if any(row.updated and not row.template_hash for row in self.instances) and self.template_hash:
+            self.__dict__["instances"] = restore_template_hashes(self.instances, self.template_hash)
+        return self
+
+    def to_wire(self) -> dict[str, Any]:
+        """As stored, rows compact (``api/compact.py``): detail only where something is wrong."""
+        return compact_wire(super().to_wire())
 
 
 class Judge0Fleet(ApiModel):

@@ -64,7 +64,7 @@ async def _chaos(args: argparse.Namespace) -> int:
     from judge0_operator.chaos import plan, report
     from judge0_operator.chaos.env import ChaosEnv
     from judge0_operator.chaos.flows import CRASH_FLOWS
-    from judge0_operator.chaos.runs import RunResult, RunSpec, execute
+    from judge0_operator.chaos.runs import CLIENT_RATE, RunResult, RunSpec, execute
 
     started = time.monotonic()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="judge0-chaos-"))
@@ -120,7 +120,10 @@ async def _chaos(args: argparse.Namespace) -> int:
 
     elapsed = time.monotonic() - started
     table = report.rows(results)
-    lost_note = "— : no client load through the fleet's front in these runs"
+    lost_note = (
+        f"students submit {CLIENT_RATE:g}/s through the fleet's Service; each loss attributed by the world; "
+        "— : no load (deletion takes its work with it)"
+    )
     text = report.render(table, results, elapsed=elapsed, lost_note=lost_note)
     ok = bool(results) and all(r.ok for r in results)
     document: dict[str, Any] = {

@@ -28,7 +28,10 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return self.converged == self.runs and not (self.duplicates or self.leaks or self.safety or self.secrets)
+        lost = bool(self.lost_submissions)
+        return self.converged == self.runs and not (
+            self.duplicates or self.leaks or self.safety or self.secrets or lost
+        )
 
     def add(self, result: RunResult) -> None:
         self.runs += 1

@@ -16,12 +16,15 @@ from typing import Any
 import aiohttp
 
 from judge0_operator.chaos import ledger
-from judge0_operator.chaos.env import ChaosEnv, OperatorWontStart, wait_for
+from judge0_operator.chaos.env import FLEET_NAME, ChaosEnv, OperatorWontStart, wait_for
 from judge0_operator.chaos.flows import FLOWS, FlowState, ready_at
 
 log = logging.getLogger(__name__)
 
-MODES = ("tokens-on", "tokens-off", "tokens-on+ec")
+MODES = ("tokens-on", "tokens-off", "tokens-on+ec", "tokens-off+ec")
+CLIENT_RATE = 2.0  # submissions per second through the fleet's Service while a flow runs
+CLIENT_DRAIN_SECONDS = 5.0  # submissions in flight at the end get this long to finish
+NO_CLIENTS = frozenset({"deletion"})  # deleting the fleet takes its work with it: not the operator's loss
 PASS_BOUND_SECONDS = 5.0  # "one pass": a probe interval, the observer's cache and a pass, with room
 SETTLE_SECONDS = 1.0
 READY_TIMEOUT = 60.0
@@ -78,11 +81,12 @@ class RunResult:
     lost_submissions: int | None = None
     notes: list[str] = field(default_factory=list)
     point_counts: dict[str, int] = field(default_factory=dict)  # crash points hit during the flow
-    evidence: dict[str, Any] = field(default_factory=dict)  # what healed what, and when the API was down
+    evidence: dict[str, Any] = field(default_factory=dict)  # what healed what, the API's faults, the students
 
     @property
     def ok(self) -> bool:
-        return self.converged and not (self.duplicates or self.leaks or self.safety or self.secrets)
+        lost = bool(self.lost_submissions)
+        return self.converged and not (self.duplicates or self.leaks or self.safety or self.secrets or lost)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +163,7 @@ async def _execute(env: ChaosEnv, spec: RunSpec, index: int, result: RunResult) 
     if fleet is None:
         result.notes.append(f"the fleet was not Ready within {READY_TIMEOUT:g}s before the flow")
         return
+    clients = spec.flow not in NO_CLIENTS and await _start_clients(env, namespace)
     uid = str(fleet["metadata"]["uid"])
     ready_ids = sorted(r["instanceId"] for r in fleet["status"]["instances"])
     if spec.mode.endswith("+ec"):
@@ -208,7 +213,7 @@ async def _execute(env: ChaosEnv, spec: RunSpec, index: int, result: RunResult) 
     if hold is not None and hold.done() and not hold.cancelled() and hold.exception() is not None:
         result.notes.append(f"hold failed: {hold.exception()!r}")
     if not result.converged:
-        result.notes.append(f"not converged within {spec.timeout:g}s")
+        result.notes.append(f"not converged within {spec.timeout:g}s; {describe(await current())}")
     await asyncio.sleep(SETTLE_SECONDS)
     await env.revive_if_killed()
     final = await current()
@@ -220,10 +225,76 @@ async def _execute(env: ChaosEnv, spec: RunSpec, index: int, result: RunResult) 
         if not result.crash_fired:
             result.notes.append(f"crash point {spec.crash[0]}#{spec.crash[1]} not reached in this run")
     result.point_counts = {k: v - counts_before.get(k, 0) for k, v in env.crash_counts().items()}
+    if clients:
+        result.lost_submissions, note, seen = await _stop_clients(env)
+        result.evidence["clients"] = seen
+        if note:
+            result.notes.append(note)
     await _judge(env, namespace, result, uid, final, state, log_start)
     for exit_ in env.unexpected_exits:
         result.notes.append(f"the operator exited on its own ({exit_})")
         result.converged = False
+
+
+async def _start_clients(env: ChaosEnv, namespace: str) -> bool:
+    """Students submit through the fleet's Service (its EndpointSlice: instances in rotation)."""
+    from judge0_operator.world.clients.load import LoadSettings
+
+    clients = getattr(env.world, "clients", None)
+    if clients is None:
+        return False
+    await clients.start_load(LoadSettings(target=f"svc:{namespace}/{FLEET_NAME}", rate=CLIENT_RATE))
+    return True
+
+
+async def _stop_clients(env: ChaosEnv) -> tuple[int | None, str | None, dict[str, Any]]:
+    """Submissions lost to the operator's own actions (the world attributes each loss), or None
+    when the front never had a target (nothing was published to judge)."""
+    load = await env.world.clients.stop_load(CLIENT_DRAIN_SECONDS)
+    if load is None:
+        return None, None, {}
+    summary = load.summary()
+    lost = summary.get("lost") or {}
+    seen = {
+        "submitted": summary.get("submitted"),
+        "delivered": summary.get("delivered"),
+        "rejected": (summary.get("rejected") or {}).get("total"),
+        "lost": lost.get("total"),
+        "lostToOperator": lost.get("operator"),
+        "lostToFaults": lost.get("fault"),
+    }
+    if not summary.get("frontHadTargets"):
+        return None, "no client load judged: the fleet's Service never had an endpoint", seen
+    operator = int(lost.get("operator", 0))
+    note = None
+    if operator:
+        causes = [r.get("cause") for r in summary.get("losses", []) if (r.get("cause") or {}).get("by") == "operator"]
+        note = f"{operator} submission(s) lost to operator actions: {causes[:3]}"
+    return operator, note, seen
+
+
+def describe(fleet: Mapping[str, Any] | None) -> str:
+    """A one-line account of a fleet's status, for a run that did not converge."""
+    if fleet is None:
+        return "the fleet is gone"
+    status = fleet.get("status") or {}
+    conditions = ", ".join(
+        f"{c.get('type')}={c.get('status')}/{c.get('reason')}" for c in status.get("conditions") or []
+    )
+    rows = "; ".join(
+        f"{r.get('instanceId')} {r.get('slot')} {r.get('zone')} {r.get('state')} {r.get('health')}"
+        for r in status.get("instances") or []
+    )
+    actions = "; ".join(
+        f"{a.get('action')} {a.get('instanceId') or a.get('slot')} {a.get('outcome')}"
+        for a in (status.get("lastActions") or [])[-4:]
+    )
+    return (
+        f"generation {fleet['metadata'].get('generation')} observed {status.get('observedGeneration')}, "
+        f"replicas {status.get('replicas')}/{status.get('desiredReplicas')} healthy {status.get('healthyReplicas')}, "
+        f"pending {[p.get('slot') for p in status.get('pendingLaunches') or []]}, {conditions}; rows: {rows}; "
+        f"last actions: {actions}"
+    )
 
 
 def _revive(env: ChaosEnv) -> Any:
@@ -253,7 +324,7 @@ async def _judge(
     result.safety = ledger.remediation_during(records, uid, state.stop_windows)
     result.restarts = env.life.restarts
     healed = {f.id: f for f in env.world.faults.healed()}
-    result.evidence = {
+    result.evidence |= {
         "flowFaults": [
             {"fault": healed[i].name, "healedBy": healed[i].healed_by, "healedAt": healed[i].healed_at}
             for i in state.fault_ids

@@ -128,6 +128,26 @@ class StatusKeeper:
         self._kept.pop(key, None)
 
 
+INTERRUPTED = "Interrupted"
+
+
+def settle_interrupted(status: Judge0FleetStatus) -> Judge0FleetStatus:
+    """At the start of a pass, an action still ``Requested`` is one whose pass never heard back: it
+    recorded the intent and was killed (or failed) before it could record the outcome — every pass
+    that lives ends by recording one. Whether the call went out is unknown, so it counts as not
+    done (``Interrupted``): the planner decides again. Terminations are idempotent, launches are
+    re-issued from ``pendingLaunches`` with their token, restarts and reboots are kept by the
+    ladder's own memory in the instance rows — so deciding again is always safe, while taking
+    ``Requested`` for done would, for one, leave a scale-in's instances running."""
+    if not any(record.outcome == "Requested" for record in status.last_actions):
+        return status
+    records = [
+        record.model_copy(update={"outcome": INTERRUPTED}) if record.outcome == "Requested" else record
+        for record in status.last_actions
+    ]
+    return status.model_copy(update={"last_actions": records})
+
+
 def status_patch(status: Judge0FleetStatus, stored_keys: Iterable[str]) -> dict[str, Any]:
     """A merge patch that sets the new status and deletes the fields the API may hold that it lacks."""
     new = status.to_wire()

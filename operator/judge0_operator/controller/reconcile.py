@@ -24,7 +24,7 @@ from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.controller import diagnosis as findings
 from judge0_operator.controller import traffic as rotation
 from judge0_operator.controller.endpoints import FleetRef
-from judge0_operator.controller.freshness import deferred_outcome, split_for_write, write_status
+from judge0_operator.controller.freshness import deferred_outcome, settle_interrupted, split_for_write, write_status
 from judge0_operator.controller.runtime import Runtime, utcnow
 from judge0_operator.controller.spec_problems import apply_problems
 from judge0_operator.decide.model import (
@@ -106,7 +106,7 @@ async def reconcile_fleet(
     missing_secret = (ref.name, ref.key, namespace) if ref is not None and token is None else None
     if missing_secret:
         spec = spec.model_copy(update={"paused": True})  # token-less probes fail everywhere: no healing on them
-    previous = Judge0FleetStatus.model_validate(view.status)
+    previous = settle_interrupted(Judge0FleetStatus.model_validate(view.status))
 
     observation = await observe_fleet(runtime, spec, policy, uid, token, now, rotation.draining(previous))
     decision = plan(

@@ -8,6 +8,7 @@ This module covers the other two, overriding the planner's condition for this pa
 
 * subnets DescribeSubnets does not find in the fleet's region → ``CloudAPIReady=False``,
   reason ``SubnetNotFound``, message naming them (unless a terminal AWS error already explains);
+  placement leaves them out (``decide.placement.allowed_subnets``);
 * the auth Secret (or its key) missing → the fleet is observed and reported only, like a missing
   RecoveryPolicy: probes without Judge0's token would fail on every node, and healing by that
   guess would restart a healthy fleet. ``RemediationAllowed=False``, reason ``SecretNotFound``.
@@ -59,7 +60,7 @@ def subnets_not_found(status: Judge0FleetStatus, unknown: Iterable[str], region:
         CLOUD_API_READY,
         "False",
         SUBNET_NOT_FOUND,
-        f"subnet(s) {', '.join(missing)} not found in {region} (another region, or deleted)",
+        f"subnet(s) {', '.join(missing)} not found in {region} (another region, or deleted): not launched into",
     )
 
 

@@ -17,13 +17,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import kubernetes
+import urllib3
 
 from judge0_operator import metrics
 from judge0_operator.api.fleet import Judge0FleetSpec, Judge0FleetStatus
 from judge0_operator.api.traffic import TrafficStatus
 from judge0_operator.controller.endpoints import FleetRef
 from judge0_operator.controller.runtime import Runtime
-from judge0_operator.decide.draft import DrainEnd
+from judge0_operator.decide.drain_gate import DrainEnd
 from judge0_operator.decide.model import ActionOutcome, EventNote, FleetObservation, RestartJudge0
 from judge0_operator.decide.traffic import TrafficPlan
 
@@ -46,6 +47,15 @@ async def observe(
     return dataclasses.replace(observation, target_groups=groups)
 
 
+# An API error, or no answer at all (a control-plane upgrade resets connections): either way the
+# Service waits for the next pass, and the rest of the pass — an SSM restart — still runs.
+KUBE_UNAVAILABLE = (kubernetes.client.ApiException, urllib3.exceptions.HTTPError, OSError)
+
+
+def _reason(error: BaseException) -> str:
+    return str(getattr(error, "reason", None) or type(error).__name__)
+
+
 async def apply(
     runtime: Runtime, fleet: FleetRef, spec: Judge0FleetSpec, traffic: TrafficPlan
 ) -> tuple[list[EventNote], str | None]:
@@ -66,8 +76,8 @@ async def apply(
     if traffic.port is not None:
         try:
             result = await runtime.kube.services.publish(fleet, traffic.port, traffic.endpoints)
-        except kubernetes.client.ApiException as error:
-            events.append(EventNote("Warning", "ServicePublishFailed", f"Service {fleet.name}: {error.reason}"))
+        except KUBE_UNAVAILABLE as error:  # refused, or unreachable: the pass goes on, retried next pass
+            events.append(EventNote("Warning", "ServicePublishFailed", f"Service {fleet.name}: {_reason(error)}"))
         else:
             if result.conflict:
                 events.append(
@@ -84,8 +94,8 @@ async def apply(
             if await runtime.kube.services.unpublish(fleet):
                 note = f"spec.traffic.service is off: {fleet.name} deleted"
                 events.append(EventNote("Normal", "ServiceDeleted", note))
-        except kubernetes.client.ApiException as error:
-            events.append(EventNote("Warning", "ServicePublishFailed", f"Service {fleet.name}: {error.reason}"))
+        except KUBE_UNAVAILABLE as error:
+            events.append(EventNote("Warning", "ServicePublishFailed", f"Service {fleet.name}: {_reason(error)}"))
     entering = [targets.register(arn, ids) for arn, ids in traffic.registering.items()]
     outcomes += [change for batch in await asyncio.gather(*entering) for change in batch]
     for change in outcomes:

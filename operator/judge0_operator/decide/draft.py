@@ -13,13 +13,14 @@ happened: ``reported()`` hands the report the memory as it was before deciding.
 At most ``capacity.MAX_LAUNCHES_PER_PASS`` launches per pass (EC2's RunInstances bucket); a
 launch intent is recorded in status before the call, so a crash re-issues the same token.
 
-Drain before disruption (``drain.py``): ``terminate`` and ``act`` (RestartJudge0, RebootInstance)
-of a node that can still run code are held while it drains, every pass they are decided again,
-until it is drained or its deadline comes; they then return False and the node is ``draining``.
+Drain before disruption (``drain.py`` the rule, ``drain_gate.py`` the pass's gate): ``terminate``
+and ``act`` (RestartJudge0, RebootInstance) of a node that can still run code are held while it
+drains, every pass they are decided again, until it is drained or its deadline comes; they then
+return False and the node is ``draining``.
 
 Action reasons start with a keyword naming the phase that decided (the constants below).
-Events posted here: ``NoLaunchTarget`` (Warning, once a pass), ``DryRun<Kind>`` (Normal),
-``Draining``, ``Drained`` (Normal), ``DrainTimedOut`` (Warning).
+Events posted here: ``NoLaunchTarget`` (Warning, once a pass), ``DryRun<Kind>`` (Normal); the
+drain gate's ``Draining``, ``Drained`` (Normal), ``DrainTimedOut`` (Warning).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Literal
 from judge0_operator.api.diagnosis import Predecessor
 from judge0_operator.api.fleet import ActionRecord, DrainState, InstanceStatus, LaunchIntent
 from judge0_operator.decide import capacity, drain, placement
+from judge0_operator.decide.drain_gate import DrainEnd, DrainGate
 from judge0_operator.decide.inputs import PassInputs
 from judge0_operator.decide.memory import Memory
 from judge0_operator.decide.model import Action, EventNote, Launch, Reboot, RestartJudge0, Terminate
@@ -50,17 +52,6 @@ ROLLOUT = "Rollout"  # rolling
 ZONE_BALANCE = "ZoneBalance"  # rebalance
 
 EventType = Literal["Normal", "Warning"]
-
-
-@dataclass(frozen=True)
-class DrainEnd:
-    """A drain that ended this pass (the metrics' drain duration and time-outs)."""
-
-    instance_id: str
-    outcome: drain.Outcome
-    seconds: float
-    queued: int | None = None
-    running: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,11 +106,7 @@ class Draft:
         self._handled: set[str] = set()  # judge0.dev/remediate entries acted on this pass
         self._held_back: dict[str, set[str]] = {}  # held instances a disruption spared → which
         self._launches_blocked: str | None = None  # why nothing may launch (a defective template)
-        self._draining: dict[str, DrainState] = {}  # held this pass: instance id → its drain
-        self._drain_ends: list[DrainEnd] = []
-        self._drain_checks: list[datetime] = []
-        self._works = drain.works(given.observation)
-        self._seen = {s.instance.instance_id: s for s in given.observation.instances}
+        self._gate = DrainGate(given)  # nodes held this pass while they drain
 
     # --- reading ----------------------------------------------------------------------------
     @property
@@ -164,20 +151,20 @@ class Draft:
     @property
     def draining(self) -> Mapping[str, DrainState]:
         """Nodes whose interruption is held this pass while they drain (out of rotation)."""
-        return self._draining
+        return self._gate.draining
 
     @property
     def drain_ends(self) -> Sequence[DrainEnd]:
-        return self._drain_ends
+        return self._gate.ends
 
     @property
     def drain_checks(self) -> Sequence[datetime]:
         """When held drains need a look again (their node's /workers, their deadline)."""
-        return self._drain_checks
+        return self._gate.checks
 
     def work_of(self, instance_id: str) -> drain.Work | None:
         """What the node's own /workers last said (drains, and scale-in preferring idle nodes)."""
-        return self._works.get(instance_id)
+        return self._gate.works.get(instance_id)
 
     @property
     def launches_blocked(self) -> str | None:
@@ -297,58 +284,8 @@ class Draft:
         self._emit(intent.reason.split(":", 1)[0] or REFILL, launch_of(intent))
 
     def may_interrupt(self, row: InstanceStatus, reason: str) -> bool:
-        """The drain gate: True if an interrupting action on ``row`` may go now; else the node is
-        held, draining (``drain.check``). DryRun decides as if every node were drained."""
-        given = self.given
-        if not given.enforce:
-            return True
-        if row.instance_id in self._draining:
-            return False
-        verdict = drain.check(
-            row,
-            reason,
-            policy=given.policy,
-            topology=given.spec.judge0.topology,
-            work=self._works.get(row.instance_id),
-            hard=drain.hard_deadline(self._seen.get(row.instance_id)),
-            now=given.now,
-            traffic_controlled=drain.controls_traffic(given.spec),
-        )
-        state = verdict.state
-        if not verdict.ready:
-            assert state is not None
-            self._draining[row.instance_id] = state
-            if verdict.next_check is not None:
-                self._drain_checks.append(verdict.next_check)
-            if row.drain is None:
-                self.note(
-                    "Normal",
-                    "Draining",
-                    f"{row.instance_id} (slot {row.slot or 'none'}) leaves rotation and drains before {reason}: "
-                    f"waiting until nothing is queued or running, then {given.policy.drain.grace_seconds}s, "
-                    f"until {state.deadline} at the latest",
-                )
-            return False
-        if row.drain is not None or verdict.outcome in ("drained", "timed-out", "deadline"):
-            held = state or row.drain
-            took = drain.seconds(held, given.now)
-            queued, running = (held.queued, held.running) if held else (None, None)
-            assert verdict.outcome is not None
-            self._drain_ends.append(DrainEnd(row.instance_id, verdict.outcome, took, queued, running))
-            if verdict.outcome in ("timed-out", "deadline"):
-                limit = (
-                    f"its hard deadline {held.hard_deadline} (a scheduled event)"
-                    if verdict.outcome == "deadline" and held is not None
-                    else f"drain.timeoutSeconds {given.policy.drain.timeout_seconds}"
-                )
-                self.note(
-                    "Warning",
-                    "DrainTimedOut",
-                    f"{row.instance_id} still had {verdict.why} after {took:.0f}s ({limit}): going ahead with {reason}",
-                )
-            else:
-                self.note("Normal", "Drained", f"{row.instance_id} drained in {took:.0f}s ({verdict.why}): {reason}")
-        return True
+        """The drain gate (``drain_gate.DrainGate``): True if an interrupting action on ``row`` may go now."""
+        return self._gate.may_interrupt(row, reason, note=self.note)
 
     def terminate(
         self,

@@ -147,7 +147,13 @@ def assess(
 ) -> Assessment:
     instance = seen.instance
     limits = thresholds(policy)
-    old_signals = previous.signals if previous else {}
+    old_signals = dict(previous.signals) if previous else {}
+    if previous is not None and previous.health == "Healthy":
+        # a Healthy row is stored without the probes' signals (api/compact.py): each was Healthy
+        was = previous.healthy_since or format_time(now)
+        for name in limits:
+            if name not in old_signals and name not in OPTIONAL_SIGNALS:
+                old_signals[name] = SignalStatus(status="Healthy", since=was)
     signals: dict[str, SignalStatus] = {}
     deadlines: list[datetime] = []
     for signal in SIGNALS:

@@ -49,8 +49,12 @@ def markets(instance: InstanceSpec) -> list[Market]:
 def allowed_subnets(
     instance: InstanceSpec, *, zone_of_subnet: Mapping[str, str], zones_out: frozenset[str]
 ) -> list[str]:
-    """The fleet's subnets outside zones that are out; all of them if every zone is out."""
+    """The fleet's subnets outside zones that are out; all of them if every zone is out. Once the
+    region's subnets are known, one it does not have (another region's, deleted) is left out: a
+    launch there would only fail, and stop launches until the spec changes (condition SubnetNotFound
+    names it). With none known yet — DescribeSubnets failing — every subnet is tried."""
     subnets = list(dict.fromkeys(instance.subnets))
+    subnets = [s for s in subnets if s in zone_of_subnet] or subnets
     return [s for s in subnets if _zone_of(s, zone_of_subnet) not in zones_out] or subnets
 
 

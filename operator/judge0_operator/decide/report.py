@@ -32,7 +32,8 @@ from judge0_operator.decide.conditions import (
     merge,
 )
 from judge0_operator.decide.diagnosis import acts
-from judge0_operator.decide.draft import REMEDIATION, REPLACED, ROLLOUT, ZONE_BALANCE, Decided, Draft, DrainEnd
+from judge0_operator.decide.draft import REMEDIATION, REPLACED, ROLLOUT, ZONE_BALANCE, Decided, Draft
+from judge0_operator.decide.drain_gate import DrainEnd
 from judge0_operator.decide.health import is_ready
 from judge0_operator.decide.inputs import PassInputs
 from judge0_operator.decide.model import TAG_FLEET, Action, EventNote

@@ -17,6 +17,8 @@ EndpointSlice lists every instance with an address, with the conditions of its t
 (``controller/endpoints.py``); its port comes from the endpoint template.
 
 Only when acting in Enforce mode: paused, DryRun or a partial EC2 view leave rotation as it was.
+A fleet without ``spec.traffic`` is published nowhere: its rows still say who would be in
+rotation (the "In rotation" column), and nothing else changes.
 
 Events: ``DrainCancelled`` — Normal; ``RotationChanged`` — Normal (who entered and left).
 """
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit
 
 from judge0_operator.api.fleet import InstanceStatus
 from judge0_operator.api.traffic import TargetGroupStatus, TrafficState, TrafficStatus
+from judge0_operator.decide import drain
 from judge0_operator.decide.draft import Draft
 from judge0_operator.decide.health import OPTIONAL_SIGNALS
 from judge0_operator.decide.inputs import PassInputs
@@ -160,7 +163,7 @@ def rotate(draft: Draft) -> TrafficPlan:
         since = row.traffic_since if state == row.traffic else format_time(now)
         draft.update_row(row.model_copy(update={"traffic": state, "traffic_since": since, "drain": held}))
         traffic[row.instance_id] = state
-    if entered or left:
+    if (entered or left) and drain.controls_traffic(spec):
         parts = ([f"in: {', '.join(entered)}"] if entered else []) + ([f"out: {', '.join(left)}"] if left else [])
         draft.note("Normal", "RotationChanged", "; ".join(parts))
 
@@ -168,8 +171,10 @@ def rotate(draft: Draft) -> TrafficPlan:
     changes = []
     for arn in spec.traffic.target_group_arns:
         group = given.observation.target_groups.get(arn)
-        if group is None or not group.complete:  # unread: no registering on guesswork, but whatever
-            change = TargetChanges(arn, deregister=tuple(sorted(leaving)))  # leaves, leaves (a no-op if absent)
+        if group is None or not group.complete:
+            # Unread this pass: register nothing on guesswork, but deregister whatever leaves
+            # rotation all the same (ELBv2 deregisters an absent target as a no-op).
+            change = TargetChanges(arn, deregister=tuple(sorted(leaving)))
         else:
             change = target_changes(arn, group, traffic, fleet_ids)
         if change.register or change.deregister:
