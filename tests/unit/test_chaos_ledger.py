@@ -91,8 +91,9 @@ def test_leaks_are_live_unowned_and_old_enough() -> None:
 
 def test_remediation_inside_a_safety_stop_is_found_and_outside_is_not() -> None:
     records = [record("i-a", "s0", 0, 0, calls=[(12, "SendCommand"), (40, "RebootInstances"), (13, "DescribeX")])]
+    records[0]["calls"].append({"at": at(14), "action": "SendCommand", "comment": "judge0-operator disk probe"})
     found = ledger.remediation_during(records, UID, [(epoch(10), epoch(20))])
-    assert len(found) == 1 and "SendCommand" in found[0]
+    assert len(found) == 1 and "SendCommand" in found[0] and "+2.0s" in found[0]
 
 
 def result(row: str, *, converged: bool = True, extra: int = 0, crash: tuple[str, int] | None = None) -> RunResult:

@@ -160,6 +160,8 @@ def remediation_during(
             t = epoch(call.get("at"))
             if t is None or (action not in REMEDIATION_CALLS and action != "RunInstances"):
                 continue
+            if action == "SendCommand" and "probe" in str(call.get("comment") or ""):
+                continue  # the disk probe reads df through SSM: an observation, not a remediation
             for start, end in windows:
                 if start < t < end:
                     found.append(f"{action} on {record.get('id')} at {t - start:+.1f}s into a safety stop")

@@ -54,6 +54,7 @@ def _machine() -> str:
 def chaos_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.ERROR)
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # a killed client's half-sent request
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "chaos")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "chaos")
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")

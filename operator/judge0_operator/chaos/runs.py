@@ -219,7 +219,7 @@ async def _execute(env: ChaosEnv, spec: RunSpec, index: int, result: RunResult) 
     final = await current()
     if result.converged and not await flow.done(env, namespace, final, state):
         result.converged = False
-        result.notes.append("converged, then fell apart within the settle period")
+        result.notes.append(f"converged, then fell apart within the settle period; {describe(final)}")
     if spec.crash is not None:
         result.crash_fired = env.crash_fired() > 0
         if not result.crash_fired:

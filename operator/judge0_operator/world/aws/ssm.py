@@ -294,6 +294,7 @@ class SsmModel:
                 commandId=command.command_id,
                 document=document,
                 commands=parameters.get("commands", []),
+                comment=command.comment,
             )
             command.invocations[instance_id] = invocation
             if self._agent_offline(invocation, command.timeout_seconds):
