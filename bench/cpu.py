@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from bench.harness import BenchEnv, bench_policy
-from judge0_operator.world.kube.store import MAX_OBJECT_BYTES
+from judge0_operator.world.kube.store.core import MAX_OBJECT_BYTES
 
 
 async def measure_size(instances: int, window: float, speed: float, interval: int) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from bench.harness import NAMESPACE, POLICY_NAME, bench_policy, free_port
 from judge0_operator.simulate import manifests
 from judge0_operator.simulate.clients import ControlClient, KubeClient
 from judge0_operator.simulate.operator_process import OperatorProcess
-from judge0_operator.simulate.report import percentile
+from judge0_operator.simulate.report.measures import percentile
 
 LEASE_NAME = "judge0-operator-bench"
 POLL = 0.05
@@ -137,7 +137,8 @@ def _stats(values: list[float]) -> dict[str, float | None]:
 async def run_failover(
     kills: int, speed: float, timings: tuple[float, float, float] = (15.0, 10.0, 2.0)
 ) -> dict[str, Any]:
-    from judge0_operator.world.world import World, WorldConfig
+    from judge0_operator.world.config import WorldConfig
+    from judge0_operator.world.world import World
 
     directory = Path(tempfile.mkdtemp(prefix="judge0-bench-failover-"))
     token = "bench-token"

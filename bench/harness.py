@@ -99,7 +99,8 @@ class BenchEnv:
     @contextlib.asynccontextmanager
     async def up(cls, *, speed: float = 20.0, work_dir: str | None = None) -> AsyncIterator[BenchEnv]:
         """A fresh world and operator; both stopped on exit."""
-        from judge0_operator.world.world import World, WorldConfig
+        from judge0_operator.world.config import WorldConfig
+        from judge0_operator.world.world import World
 
         token = "bench-token"
         directory = Path(work_dir or tempfile.mkdtemp(prefix="judge0-bench-"))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from judge0_operator.simulate.report import Report, percentile
-from judge0_operator.simulate.runner import Options, Simulation
+from judge0_operator.simulate.report.build import Report
+from judge0_operator.simulate.report.measures import percentile
+from judge0_operator.simulate.runner.context import Options
+from judge0_operator.simulate.runner.simulation import Simulation
 from judge0_operator.simulate.scenario import Scenario, Step
 from judge0_operator.simulate.state import SimState
 

@@ -27,8 +27,9 @@ import yaml
 
 from bench.harness import NAMESPACE, POLICY_NAME, BenchEnv, bench_policy
 from judge0_operator.simulate import manifests
-from judge0_operator.simulate.report import percentile
-from judge0_operator.simulate.runner import Options, Simulation
+from judge0_operator.simulate.report.measures import percentile
+from judge0_operator.simulate.runner.context import Options
+from judge0_operator.simulate.runner.simulation import Simulation
 from judge0_operator.simulate.scenario import Scenario
 from judge0_operator.simulate.state import SimState
 

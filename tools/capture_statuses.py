@@ -42,7 +42,8 @@ def _clean(fleet: dict[str, Any]) -> dict[str, Any]:
 
 def capture(output: Path, only: set[str] | None = None) -> list[Path]:
     from judge0_operator.simulate.clients import KubeClient
-    from judge0_operator.world.world import WorldConfig, WorldThread
+    from judge0_operator.world.config import WorldConfig
+    from judge0_operator.world.thread import WorldThread
 
     written: list[Path] = []
     thread = WorldThread(WorldConfig(speed=E2E_SPEED, seed=20240601))

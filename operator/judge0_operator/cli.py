@@ -34,7 +34,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_world(args: argparse.Namespace) -> int:
-    from judge0_operator.world.world import world_up_main
+    from judge0_operator.world.up import world_up_main
 
     return world_up_main(args)
 

@@ -208,7 +208,7 @@ _PER_FLEET: tuple[tuple[Gauge | Counter | Histogram, tuple[str, ...]], ...] = (
     (FLEET_AVAILABILITY, ("namespace", "fleet")),
 )
 
-# --- leader election (controller/leadership.py) ---
+# --- leader election (controller/election/) ---
 LEADER = Gauge(
     f"{_PREFIX}_leader",
     "1 while this replica holds the leader-election Lease and acts, else 0 (standing by).",

@@ -30,7 +30,7 @@ import yaml
 
 from judge0_operator.api.crds import fleet_crd, policy_crd
 from judge0_operator.cli import build_parser
-from judge0_operator.world.kube.validation import validate_custom_resource
+from judge0_operator.world.kube.validation.validator import validate_custom_resource
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "judge0-operator"

@@ -117,7 +117,7 @@ def test_timings_are_passed_through_and_must_be_ordered(helm: Path, tmp_path: Pa
 
 
 def test_values_defaults_match_the_state_machines_defaults() -> None:
-    from judge0_operator.controller.election import Timings
+    from judge0_operator.controller.election.state_machine import Timings
 
     values = yaml.safe_load((CHART / "values.yaml").read_text())["leaderElection"]
     defaults = Timings()

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from test_chart import CHART, KUBE_VERSION, NAMESPACE, RELEASE, ROOT, by_kind, helm, run_helm, template, the  # noqa: F401
 
-from judge0_operator.telemetry.dashboard import ROWS
+from judge0_operator.telemetry.dashboard.panels import ROWS
 from tooling import require_tool
 
 PROMTOOL_TESTS = Path(__file__).parent / "promtool" / "alerts_test.yaml"

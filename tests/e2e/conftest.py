@@ -17,7 +17,7 @@ from e2e_support import E2E, E2E_SPEED, OperatorHandle
 
 if TYPE_CHECKING:
     from judge0_operator.simulate.clients import KubeClient
-    from judge0_operator.world.world import WorldThread
+    from judge0_operator.world.thread import WorldThread
 
 
 def _namespace_for(node_name: str) -> str:
@@ -29,7 +29,7 @@ def _namespace_for(node_name: str) -> str:
 def e2e_world(_world_keeper: Any) -> Iterator[WorldThread]:
     """The module's world, fresh and at ``E2E_SPEED``; put back to the test defaults afterwards."""
     from fixtures.world import _TUNABLE, TEST_SPEED
-    from judge0_operator.world.world import WorldConfig
+    from judge0_operator.world.config import WorldConfig
 
     thread = _world_keeper.get()
     world = thread.world

@@ -30,7 +30,7 @@ from fixtures.world import ControlClient, boto_client
 if TYPE_CHECKING:
     from judge0_operator.simulate.clients import KubeClient
     from judge0_operator.simulate.operator_process import OperatorProcess
-    from judge0_operator.world.world import WorldThread
+    from judge0_operator.world.thread import WorldThread
 
 T = TypeVar("T")
 GROUP, VERSION = "judge0.dev", "v1alpha1"

@@ -36,7 +36,7 @@ from e2e_support import E2E, OperatorHandle, condition, row
 from lupa import lua51
 from prometheus_client.parser import text_string_to_metric_families
 
-from judge0_operator.telemetry.dashboard import build_dashboard, queries
+from judge0_operator.telemetry.dashboard.build import build_dashboard, queries
 from promql_names import exported_names, problems
 from tooling import require_tool
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from e2e_support import E2E, is_ready
 
-from judge0_operator.api.fleet import USER_DATA_MAX_BYTES
+from judge0_operator.api.instance import USER_DATA_MAX_BYTES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

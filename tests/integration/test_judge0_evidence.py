@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from judge0_operator.api.diagnosis import DiskProbe
-from judge0_operator.api.fleet import Judge0Spec, SignalStatus
+from judge0_operator.api.fleet_status import SignalStatus
+from judge0_operator.api.judge0 import Judge0Spec
 from judge0_operator.api.policy import ApiProbe, CanaryProbe, Probes, WorkersProbe
 from judge0_operator.decide.diagnosis import diagnose
 from judge0_operator.decide.model import Ec2Health, Ec2Instance, InstanceObservation, ProbeResult
-from judge0_operator.observe.judge0 import Judge0Prober
+from judge0_operator.observe.judge0.prober import Judge0Prober
 from judge0_operator.world.judge0.nodes import NodeView
 from judge0_operator.world.judge0.server import Judge0Simulator
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from judge0_operator import metrics
-from judge0_operator.api.fleet import Judge0Spec
+from judge0_operator.api.judge0 import Judge0Spec
 from judge0_operator.api.policy import ApiProbe, CanaryProbe, Probes, WorkersProbe
 from judge0_operator.decide.model import Ec2Instance
-from judge0_operator.observe.judge0 import Judge0Prober
+from judge0_operator.observe.judge0.prober import Judge0Prober
 from judge0_operator.world.judge0.nodes import NodeView
 
 Judge0Simulator = pytest.importorskip("judge0_operator.world.judge0.server").Judge0Simulator

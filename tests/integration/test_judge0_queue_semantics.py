@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from fixtures.world import ControlClient, wait_for
-from judge0_operator.world.world import World, WorldThread
+from judge0_operator.world.thread import WorldThread
+from judge0_operator.world.world import World
 
 BOOT, JUDGE0_START, REBOOT, TERMINATE, RESTART, SSM_COMMAND = 20.0, 5.0, 15.0, 5.0, 3.0, 2.0
 SLEEPER = "import time\ntime.sleep(2)\nprint('late')"

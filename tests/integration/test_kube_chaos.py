@@ -21,7 +21,7 @@ import pytest
 
 from judge0_operator.world.aws.timeline import Timeline
 from judge0_operator.world.crash import CrashTriggers
-from judge0_operator.world.faults import Fault, FaultRegistry
+from judge0_operator.world.faults.registry import Fault, FaultRegistry
 from judge0_operator.world.kube.faults import KubeChaos, request_info
 from judge0_operator.world.kube.server import KubeEmulator
 

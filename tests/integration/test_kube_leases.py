@@ -2,7 +2,7 @@
 
 The emulator serves ``coordination.k8s.io/v1`` Leases with the API server's optimistic
 concurrency (an update carrying a stale ``resourceVersion`` is a 409), and leader election
-(``controller/lease.py`` + the renewal thread of ``controller/leadership.py``) relies on exactly
+(``controller/election/lease_api.py`` + the renewal thread of ``controller/election/renewal.py``) relies on exactly
 that: two renewal threads in this process elect one leader, hand over on release, and a leader
 that cannot renew stops acting before the other one takes the Lease.
 """
@@ -18,9 +18,10 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from judge0_operator.controller.election import LeaseElection, LeaseRecord, Timings, Write
-from judge0_operator.controller.leadership import Leadership, LeaseRunner
-from judge0_operator.controller.lease import LeaseApi, LeaseConflict
+from judge0_operator.controller.election.leadership import Leadership
+from judge0_operator.controller.election.lease_api import LeaseApi, LeaseConflict
+from judge0_operator.controller.election.renewal import LeaseRunner
+from judge0_operator.controller.election.state_machine import LeaseElection, LeaseRecord, Timings, Write
 from judge0_operator.world.kube.server import KubeEmulator
 
 NAMESPACE = "judge0-system"

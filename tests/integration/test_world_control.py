@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fixtures.world import ControlClient
-from judge0_operator.world.faults import FAULT_SPECS
+from judge0_operator.world.faults.catalogue import FAULT_SPECS
 from judge0_operator.world.judge0.nodes import NODE_FAULTS
 from judge0_operator.world.world import World
 

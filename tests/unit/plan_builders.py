@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from judge0_operator.api.fleet import InstanceSpec, Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import Judge0FleetStatus
+from judge0_operator.api.instance import InstanceSpec
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide.model import (
     TAG_ATTEMPT,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judge0_operator.api.fleet import Judge0FleetSpec, ScalingStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import ScalingStatus
 from judge0_operator.decide.capacity import desired_replicas, next_scaling_check, read_queue
 from judge0_operator.decide.model import Ec2Instance, FleetObservation, InstanceObservation, ProbeResult
 from judge0_operator.decide.schedule import ScheduleError

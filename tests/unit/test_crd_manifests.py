@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from judge0_operator.api.crds import fleet_crd, policy_crd
-from judge0_operator.world.kube.validation import check_structural, validate_custom_resource
+from judge0_operator.world.kube.validation.structural import check_structural
+from judge0_operator.world.kube.validation.validator import validate_custom_resource
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = {"Judge0Fleet": fleet_crd(), "RecoveryPolicy": policy_crd()}

@@ -11,14 +11,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judge0_operator.world.kube.validation import (
-    FieldError,
-    check_crd,
-    check_structural,
-    format_status_message,
-    invalid_status,
-    validate_custom_resource,
-)
+from judge0_operator.world.kube.validation.crd_checks import check_crd
+from judge0_operator.world.kube.validation.field_errors import FieldError, format_status_message, invalid_status
+from judge0_operator.world.kube.validation.structural import check_structural
+from judge0_operator.world.kube.validation.validator import validate_custom_resource
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
 

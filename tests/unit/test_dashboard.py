@@ -9,8 +9,10 @@ import re
 from pathlib import Path
 
 from judge0_operator.metrics import REGISTRY
-from judge0_operator.telemetry import dashboard
-from judge0_operator.telemetry.dashboard import ROWS, Panel, Query, Row, build_dashboard, queries, render
+from judge0_operator.telemetry.dashboard import build as dashboard
+from judge0_operator.telemetry.dashboard.build import build_dashboard, queries, render
+from judge0_operator.telemetry.dashboard.model import Panel, Query, Row
+from judge0_operator.telemetry.dashboard.panels import ROWS
 from promql_names import PROMETHEUS_MADE, names_in
 
 ROOT = Path(__file__).resolve().parents[2]

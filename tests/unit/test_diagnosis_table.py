@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from judge0_operator.api.fleet import SignalStatus
+from judge0_operator.api.fleet_status import SignalStatus
 from judge0_operator.decide.diagnosis import DIAGNOSES, TRAITS, diagnose
 from judge0_operator.decide.model import Ec2Health, Ec2Instance, InstanceObservation, ProbeResult, ScheduledEvent
 

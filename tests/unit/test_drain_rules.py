@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judge0_operator.api.fleet import DrainState, InstanceStatus, SignalStatus
+from judge0_operator.api.fleet_status import DrainState, InstanceStatus, SignalStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide import drain
 from judge0_operator.decide.drain import Work, check

@@ -11,7 +11,9 @@ from judge0_operator.world.kube.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from judge0_operator.world.kube.store import ApiError, KubeStore, merge_patch
+from judge0_operator.world.kube.store.errors import ApiError
+from judge0_operator.world.kube.store.kube_store import KubeStore
+from judge0_operator.world.kube.store.patches import merge_patch
 from judge0_operator.world.kube.tables import human_duration, jsonpath
 
 LABELS = {"app": "judge0", "tier": "web", "shard": "3"}

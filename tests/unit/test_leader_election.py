@@ -1,4 +1,4 @@
-"""The Lease election state machine (``controller/election.py``): pure, driven with a fake clock.
+"""The Lease election state machine (``controller/election/state_machine.py``): pure, driven with a fake clock.
 
 The last test runs two replicas against a simulated API server with optimistic concurrency
 (a write must carry the current resourceVersion), random timing, request latency and freezes,
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judge0_operator.controller.election import (
+from judge0_operator.controller.election.state_machine import (
     Done,
     LeaseElection,
     LeaseRecord,

@@ -11,8 +11,8 @@ import pytest
 
 from judge0_operator.aws.circuit import CircuitBreakers, CircuitState
 from judge0_operator.aws.guarded import FencedError, GuardedCaller, is_mutating
-from judge0_operator.controller.election import LeaseElection, LeaseRecord, Timings, Write
-from judge0_operator.controller.leadership import Leadership
+from judge0_operator.controller.election.leadership import Leadership
+from judge0_operator.controller.election.state_machine import LeaseElection, LeaseRecord, Timings, Write
 
 T = Timings(15, 10, 2)
 

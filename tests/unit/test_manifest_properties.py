@@ -21,15 +21,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from judge0_operator.api.common import PERCENT_PATTERN
-from judge0_operator.api.fleet import (
-    AMI_PATTERN,
-    ENDPOINT_PATTERN,
-    INSTANCE_TYPE_PATTERN,
-    REGION_PATTERN,
-    SUBNET_PATTERN,
-    Judge0Fleet,
-    Judge0FleetStatus,
-)
+from judge0_operator.api.fleet import REGION_PATTERN, Judge0Fleet
+from judge0_operator.api.fleet_status import Judge0FleetStatus
+from judge0_operator.api.instance import AMI_PATTERN, INSTANCE_TYPE_PATTERN, SUBNET_PATTERN
+from judge0_operator.api.judge0 import ENDPOINT_PATTERN
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide.model import (
     TAG_ATTEMPT,
@@ -41,9 +36,9 @@ from judge0_operator.decide.model import (
     InstanceObservation,
 )
 from judge0_operator.decide.plan import plan
+from judge0_operator.world.config import load_crds
 from judge0_operator.world.kube.server import KubeEmulator
-from judge0_operator.world.kube.store import ApiError
-from judge0_operator.world.world import load_crds
+from judge0_operator.world.kube.store.errors import ApiError
 
 UID = "0b7c5a3e-1111-4222-8333-944445555666"
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from judge0_operator.api.fleet import USER_DATA_MAX_BYTES, InstanceSpec
+from judge0_operator.api.instance import USER_DATA_MAX_BYTES, InstanceSpec
 from tooling import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

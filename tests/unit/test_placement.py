@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judge0_operator.api.fleet import ExhaustedOffering, InstanceSpec
+from judge0_operator.api.fleet_status import ExhaustedOffering
+from judge0_operator.api.instance import InstanceSpec
 from judge0_operator.decide.placement import (
     LaunchTarget,
     PlacedInstance,

@@ -26,7 +26,8 @@ from plan_builders import (
     row,
 )
 
-from judge0_operator.api.fleet import Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide.controls import Controls
 from judge0_operator.decide.model import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from plan_builders import MISSING, Driver, Node, at, kinds, make_policy, make_spec, row
 
-from judge0_operator.api.fleet import SignalStatus
+from judge0_operator.api.fleet_status import SignalStatus
 from judge0_operator.decide.health import Reading, track_signal
 from judge0_operator.decide.timeutil import format_time
 

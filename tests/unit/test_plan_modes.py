@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plan_builders import Driver, Node, at, condition, kinds, make_policy, make_spec, reasons, row
 
-from judge0_operator.api.fleet import Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.decide.model import MUTATING_KINDS, ActionOutcome
 
 SICK = {"api": False, "probed_at": at(-600)}

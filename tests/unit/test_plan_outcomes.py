@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plan_builders import UID, Driver, Node, at, make_spec, row
 
-from judge0_operator.api.fleet import ActionRecord, InstanceStatus, Judge0FleetStatus
+from judge0_operator.api.fleet_status import ActionRecord, InstanceStatus, Judge0FleetStatus
 from judge0_operator.decide.model import ActionOutcome, Launch, Reboot, Terminate
 from judge0_operator.decide.outcomes import classify_error, cloud_reason
 from judge0_operator.decide.plan import client_token, record_outcomes

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plan_builders import CURRENT_HASH, MISSING, T0, UID, Node, make_policy, make_spec, seen
 
-from judge0_operator.api.fleet import Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.decide.model import MUTATING_KINDS, ActionOutcome, Launch, Terminate
 from judge0_operator.decide.plan import Plan, plan, record_outcomes
 from judge0_operator.decide.safety import max_in_flight

@@ -14,7 +14,7 @@ from plan_builders import (
     terminated_ids,
 )
 
-from judge0_operator.api.fleet import InstanceSpec
+from judge0_operator.api.instance import InstanceSpec
 from judge0_operator.decide.model import Launch
 
 

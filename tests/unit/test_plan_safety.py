@@ -170,7 +170,7 @@ def test_judge_zones_threshold():
 
 def test_restriction_also_holds_back_replacements_under_way():
     """No remediation at all: a finished replacement does not swap, a pending one is not re-issued."""
-    from judge0_operator.api.fleet import Judge0FleetStatus, LaunchIntent
+    from judge0_operator.api.fleet_status import Judge0FleetStatus, LaunchIntent
     from judge0_operator.decide.plan import client_token
 
     intent = LaunchIntent(

@@ -17,7 +17,7 @@ from plan_builders import (
     terminated_ids,
 )
 
-from judge0_operator.api.fleet import Judge0FleetStatus, LaunchIntent
+from judge0_operator.api.fleet_status import Judge0FleetStatus, LaunchIntent
 from judge0_operator.decide.model import Launch, Terminate
 from judge0_operator.decide.plan import client_token
 from judge0_operator.decide.timeutil import format_time

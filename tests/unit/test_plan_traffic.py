@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from plan_builders import T0, Driver, Node, at, make_policy, make_spec, reasons, row
 
-from judge0_operator.api.fleet import InstanceStatus, SignalStatus
+from judge0_operator.api.fleet_status import InstanceStatus, SignalStatus
 from judge0_operator.api.traffic import TrafficSpec
 from judge0_operator.decide import traffic
 from judge0_operator.decide.model import Ec2Instance, TargetGroupHealth, TargetHealth, Terminate

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plan_builders import CURRENT_HASH, T0, UID, Node, make_policy, make_spec, seen
 
-from judge0_operator.api.fleet import Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.api.traffic import TrafficSpec
 from judge0_operator.decide import drain
 from judge0_operator.decide.model import Reboot, RestartJudge0, TargetGroupHealth, TargetHealth, Terminate

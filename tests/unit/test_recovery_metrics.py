@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from judge0_operator.api.common import Condition
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus, SignalStatus
+from judge0_operator.api.fleet_status import InstanceStatus, Judge0FleetStatus, SignalStatus
 from judge0_operator.decide.timeutil import format_time, parse_time
 from judge0_operator.metrics import REGISTRY
 from judge0_operator.telemetry.fleet import FleetTelemetry

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from judge0_operator.simulate import manifests
-from judge0_operator.simulate.report import clients_section, render_clients
+from judge0_operator.simulate.report.client_load import clients_section
+from judge0_operator.simulate.report.text import render_clients
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/judge0-students/0123456789abcdef"
 

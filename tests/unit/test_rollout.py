@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from judge0_operator.api.common import Condition
-from judge0_operator.api.fleet import InstanceSpec, Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
+from judge0_operator.api.instance import InstanceSpec
 from judge0_operator.decide.rollout import (
     IN_TEMPLATE_HASH,
     NOT_IN_TEMPLATE_HASH,

@@ -11,20 +11,16 @@ from typing import Any
 import pytest
 
 from judge0_operator.simulate import manifests
-from judge0_operator.simulate.report import (
-    Injection,
-    analyse_step,
-    availability,
-    build_report,
+from judge0_operator.simulate.report.build import build_report
+from judge0_operator.simulate.report.invariants import (
     check_duplicate_launches,
     check_leaks,
     check_safety_stop,
-    detect_time,
-    instance_seconds,
-    is_remediation,
-    percentile,
     safety_stop_intervals,
 )
+from judge0_operator.simulate.report.measures import availability, instance_seconds, percentile
+from judge0_operator.simulate.report.step_timings import Injection, detect_time, is_remediation
+from judge0_operator.simulate.report.step_verdicts import analyse_step
 from judge0_operator.simulate.samples import (
     ActionSeen,
     Condition,

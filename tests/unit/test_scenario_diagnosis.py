@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from judge0_operator.simulate.report import Injection, analyse_step, diagnosis_of
+from judge0_operator.simulate.report.step_timings import Injection
+from judge0_operator.simulate.report.step_verdicts import analyse_step, diagnosis_of
 from judge0_operator.simulate.samples import ActionSeen, Condition, Sample
 from judge0_operator.simulate.scenario import ScenarioError, Step, builtin_scenario, load_scenario
 

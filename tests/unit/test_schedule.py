@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judge0_operator.api.fleet import ScheduleWindow
+from judge0_operator.api.scaling import ScheduleWindow
 from judge0_operator.decide.schedule import (
     ScheduleError,
     evaluate_schedules,

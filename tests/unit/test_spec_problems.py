@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from judge0_operator.api.common import Condition
-from judge0_operator.api.fleet import Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.controller.spec_problems import apply_problems
 from judge0_operator.decide.model import EventNote
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from judge0_operator.api.fleet import Judge0FleetStatus, LaunchIntent
+from judge0_operator.api.fleet_status import Judge0FleetStatus, LaunchIntent
 from judge0_operator.controller.freshness import (
     StatusKeeper,
     deferred_outcome,
@@ -146,7 +146,7 @@ async def test_a_fleet_gone_behind_our_back_says_so_and_is_forgotten() -> None:
 
 
 def test_an_action_still_requested_when_a_pass_starts_was_interrupted() -> None:
-    from judge0_operator.api.fleet import ActionRecord
+    from judge0_operator.api.fleet_status import ActionRecord
     from judge0_operator.controller.freshness import settle_interrupted
 
     status = Judge0FleetStatus(

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import InstanceStatus, Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide.model import (
     MANAGED_BY,
@@ -27,9 +28,9 @@ from judge0_operator.decide.model import (
 )
 from judge0_operator.decide.plan import plan
 from judge0_operator.decide.rollout import template_hash
+from judge0_operator.world.config import load_crds
 from judge0_operator.world.kube.server import KubeEmulator
-from judge0_operator.world.kube.store import MAX_OBJECT_BYTES
-from judge0_operator.world.world import load_crds
+from judge0_operator.world.kube.store.core import MAX_OBJECT_BYTES
 
 UID = "0b7c5a3e-1111-4222-8333-944445555666"
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from judge0_operator import metrics
-from judge0_operator.api.fleet import InstanceSpec, Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import Judge0FleetStatus
+from judge0_operator.api.instance import InstanceSpec
 from judge0_operator.controller import traffic
 from judge0_operator.decide.drain_gate import DrainEnd
 from judge0_operator.decide.model import (
@@ -85,7 +87,7 @@ def test_drains_become_metrics() -> None:
 
 
 def test_the_draining_nodes_are_read_from_the_last_status() -> None:
-    from judge0_operator.api.fleet import InstanceStatus
+    from judge0_operator.api.fleet_status import InstanceStatus
 
     rows = [InstanceStatus(instance_id=i, slot=f"s{n}", traffic=t)  # type: ignore[arg-type]
             for n, (i, t) in enumerate([("i-1", "InRotation"), ("i-2", "Draining"), ("i-3", "Out")])]

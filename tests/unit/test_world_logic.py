@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from judge0_operator.world.aws.ssm import compose_restart_services
+from judge0_operator.world.aws.ssm.scripts import compose_restart_services
 from judge0_operator.world.aws.timeline import Timeline
-from judge0_operator.world.faults import FAULT_SPECS, FaultError, FaultRegistry, target_kind
+from judge0_operator.world.faults.catalogue import FAULT_SPECS
+from judge0_operator.world.faults.errors import FaultError
+from judge0_operator.world.faults.registry import FaultRegistry
+from judge0_operator.world.faults.targets import target_kind
 from judge0_operator.world.judge0.nodes import NODE_FAULTS
 
 ALL = frozenset({"server", "workers", "db", "redis"})

@@ -35,6 +35,13 @@ class ApiModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def cel_rules(*rules: tuple[str, str]) -> ConfigDict:
+    """Attach CEL rules (``x-kubernetes-validations``) so the API server enforces them."""
+    return ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+    )
+
+
 def resolve_int_or_percent(value: int | str, total: int, *, round_up: bool) -> int:
     """Turn ``2`` or ``"25%"`` into a count of ``total``; percentages round as Kubernetes does.
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from judge0_operator.api.fleet import InstanceStatus
+    from judge0_operator.api.fleet_status import InstanceStatus
 
 CORE_SIGNALS = frozenset({"ec2", "api", "workers", "canary"})  # always tracked; "disk" is a measurement
 DROPPED_WHEN_DEFAULT: Mapping[str, Any] = {

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from judge0_operator.api.fleet import Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 
 GROUP = "judge0.dev"

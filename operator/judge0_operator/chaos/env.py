@@ -94,7 +94,8 @@ class ChaosEnv:
     async def up(
         cls, *, speed: float, work_dir: Path, seed: int, token: str, inactivity_seconds: float = 5.0
     ) -> AsyncIterator[ChaosEnv]:
-        from judge0_operator.world.world import World, WorldConfig
+        from judge0_operator.world.config import WorldConfig
+        from judge0_operator.world.world import World
 
         # The operator gives a silent watch stream this long; the world bookmarks more often.
         os.environ["JUDGE0_OPERATOR_WATCH_INACTIVITY_SECONDS"] = str(inactivity_seconds)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from judge0_operator import metrics
-from judge0_operator.api.fleet import Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.controller.runtime import Runtime
 from judge0_operator.decide.controls import Controls, parse_annotations

@@ -40,7 +40,7 @@ class OperatorConfig:
     metrics_address: str = "0.0.0.0"
     min_wait_seconds: float = 0.2
     max_wait_seconds: float = 30.0
-    fence: Fence | None = None  # leader election: guards every mutating call (see leadership.py)
+    fence: Fence | None = None  # leader election: guards every mutating call (see election/leadership.py)
     identity: str | None = None  # leader election: this replica, appended to the AWS User-Agent
 
 

@@ -1,7 +1,7 @@
 """``judge0-operator run``: configure and start Kopf with this operator's handlers.
 
 Without ``--leader-election`` Kopf runs in the main thread and acts at once (one replica only).
-With it, the replica stands by until it holds the Lease (``leadership.py``), then runs Kopf in a
+With it, the replica stands by until it holds the Lease (``election/elected.py``), then runs Kopf in a
 thread of its own, every mutating call fenced by the Lease.
 """
 
@@ -50,15 +50,15 @@ def run_operator(args: argparse.Namespace) -> int:
 
 
 def _run_elected(args: argparse.Namespace, config: Any, kopf_kwargs: dict[str, Any]) -> int:
-    from judge0_operator.controller.election import LeaseElection, Timings
-    from judge0_operator.controller.leadership import (
+    from judge0_operator.controller.election.elected import (
         ElectionSettings,
-        Leadership,
-        OperatorThread,
         default_identity,
         default_namespace,
         run_elected,
     )
+    from judge0_operator.controller.election.leadership import Leadership
+    from judge0_operator.controller.election.operator_thread import OperatorThread
+    from judge0_operator.controller.election.state_machine import LeaseElection, Timings
 
     try:
         timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)

@@ -19,7 +19,8 @@ import kopf
 from pydantic import ValidationError
 
 from judge0_operator import metrics
-from judge0_operator.api.fleet import Judge0Fleet, Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0Fleet, Judge0FleetSpec
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.controller import diagnosis as findings
 from judge0_operator.controller import traffic as rotation

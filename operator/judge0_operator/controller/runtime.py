@@ -23,7 +23,7 @@ from judge0_operator.aws.regions import AwsRegions
 from judge0_operator.controller.freshness import StatusKeeper
 from judge0_operator.controller.kube import KubeApi
 from judge0_operator.observe.ec2 import Ec2Observer
-from judge0_operator.observe.judge0 import Judge0Prober
+from judge0_operator.observe.judge0.prober import Judge0Prober
 from judge0_operator.telemetry.fleet import TELEMETRY
 
 logger = logging.getLogger(__name__)

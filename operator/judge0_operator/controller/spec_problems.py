@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from judge0_operator.api.fleet import Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.decide.conditions import CLOUD_API_READY, REMEDIATION_ALLOWED, Desired, find, set_one
 from judge0_operator.decide.model import EventNote
 

@@ -20,7 +20,8 @@ import kubernetes
 import urllib3
 
 from judge0_operator import metrics
-from judge0_operator.api.fleet import Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.api.traffic import TrafficStatus
 from judge0_operator.controller.endpoints import FleetRef
 from judge0_operator.controller.runtime import Runtime

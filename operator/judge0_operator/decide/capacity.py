@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetSpec, Judge0FleetStatus, ScalingStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import InstanceStatus, Judge0FleetStatus, ScalingStatus
 from judge0_operator.decide.model import EventNote, FleetObservation
 from judge0_operator.decide.schedule import ScheduleError, evaluate_schedules
 from judge0_operator.decide.timeutil import format_time, parse_time

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from judge0_operator.api.fleet import SignalStatus
+from judge0_operator.api.fleet_status import SignalStatus
 from judge0_operator.decide.model import InstanceObservation, ProbeResult
 
 DiagnosisName = Literal[

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Literal
 
 from judge0_operator.api.diagnosis import Predecessor
-from judge0_operator.api.fleet import ActionRecord, DrainState, InstanceStatus, LaunchIntent
+from judge0_operator.api.fleet_status import ActionRecord, DrainState, InstanceStatus, LaunchIntent
 from judge0_operator.decide import capacity, drain, placement
 from judge0_operator.decide.drain_gate import DrainEnd, DrainGate
 from judge0_operator.decide.inputs import PassInputs

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from judge0_operator.api.fleet import DrainState, InstanceStatus, Judge0FleetSpec
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import DrainState, InstanceStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.api.traffic import Topology
 from judge0_operator.decide.model import FleetObservation, InstanceObservation

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from judge0_operator.api.fleet import DrainState, InstanceStatus
+from judge0_operator.api.fleet_status import DrainState, InstanceStatus
 from judge0_operator.decide import drain
 from judge0_operator.decide.inputs import PassInputs
 

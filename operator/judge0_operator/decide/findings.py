@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from judge0_operator.api.diagnosis import Predecessor
-from judge0_operator.api.fleet import InstanceStatus, LaunchIntent
+from judge0_operator.api.fleet_status import InstanceStatus, LaunchIntent
 from judge0_operator.decide.controls import held_by_tag, tag_request
 from judge0_operator.decide.diagnosis import TRAITS, Diagnosis, diagnose
 from judge0_operator.decide.health import Assessment

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus
+from judge0_operator.api.fleet_status import InstanceStatus, Judge0FleetStatus
 from judge0_operator.decide.conditions import CONFIGURED, DEGRADED, Desired
 from judge0_operator.decide.diagnosis import traits_of
 from judge0_operator.decide.draft import Draft

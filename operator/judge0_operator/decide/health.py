@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetSpec, SignalStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import InstanceStatus, SignalStatus
 from judge0_operator.api.policy import ProbeTiming, RecoveryPolicySpec
 from judge0_operator.decide.model import SIGNALS, InstanceObservation, Signal
 from judge0_operator.decide.timeutil import after, format_time, parse_time

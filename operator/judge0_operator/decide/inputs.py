@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from judge0_operator.api.fleet import ExhaustedOffering, Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import ExhaustedOffering, Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide import placement, rollout
 from judge0_operator.decide.controls import Controls

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from judge0_operator.api.fleet import InstanceStatus
+from judge0_operator.api.fleet_status import InstanceStatus
 from judge0_operator.api.policy import Backoff, RecoveryPolicySpec
 from judge0_operator.decide.diagnosis import Diagnosis
 from judge0_operator.decide.health import Assessment, Health

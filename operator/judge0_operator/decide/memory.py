@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from judge0_operator.api.fleet import InstanceStatus, LaunchIntent
+from judge0_operator.api.fleet_status import InstanceStatus, LaunchIntent
 from judge0_operator.decide import findings
 from judge0_operator.decide.health import Assessment, assess
 from judge0_operator.decide.inputs import PassInputs

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from judge0_operator.api.fleet import ActionRecord, InstanceStatus, Judge0FleetStatus
+from judge0_operator.api.fleet_status import ActionRecord, InstanceStatus, Judge0FleetStatus
 from judge0_operator.decide import placement
 from judge0_operator.decide.conditions import CLOUD_API_READY, Desired, set_one
 from judge0_operator.decide.model import Action, ActionOutcome, EventNote, Launch, Terminate

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from judge0_operator.api.fleet import ExhaustedOffering, InstanceSpec
+from judge0_operator.api.fleet_status import ExhaustedOffering
+from judge0_operator.api.instance import InstanceSpec
 from judge0_operator.decide.timeutil import format_time, parse_time
 
 Market = Literal["on-demand", "spot"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from judge0_operator.api.fleet import Judge0FleetSpec, Judge0FleetStatus
+from judge0_operator.api.fleet import Judge0FleetSpec
+from judge0_operator.api.fleet_status import Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide import (
     capacity,

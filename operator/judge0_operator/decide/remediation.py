@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from judge0_operator.api.diagnosis import Predecessor
-from judge0_operator.api.fleet import InstanceStatus
+from judge0_operator.api.fleet_status import InstanceStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide import requests
 from judge0_operator.decide.controls import Request

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from judge0_operator.api.common import resolve_int_or_percent
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus
+from judge0_operator.api.fleet_status import InstanceStatus, Judge0FleetStatus
 from judge0_operator.decide import findings_report, rollout
 from judge0_operator.decide.capacity import Size
 from judge0_operator.decide.conditions import (

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from judge0_operator.api.common import resolve_int_or_percent
-from judge0_operator.api.fleet import InstanceSpec, Judge0FleetStatus
+from judge0_operator.api.fleet_status import Judge0FleetStatus
+from judge0_operator.api.instance import InstanceSpec
 
 # What makes the machine (a change rolls the fleet) and what only says where/how to buy it.
 IN_TEMPLATE_HASH = frozenset(

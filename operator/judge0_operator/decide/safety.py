@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from judge0_operator.api.common import resolve_int_or_percent
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus
+from judge0_operator.api.fleet_status import InstanceStatus, Judge0FleetStatus
 from judge0_operator.api.policy import RecoveryPolicySpec
 from judge0_operator.decide import diagnosis
 from judge0_operator.decide.model import EventNote

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
-from judge0_operator.api.fleet import ScheduleWindow
+from judge0_operator.api.scaling import ScheduleWindow
 
 SCHEDULES_PATH = "spec.scaling.schedules"
 _CRON_FIELDS = 5

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from judge0_operator.api.fleet import InstanceStatus, LaunchIntent
+from judge0_operator.api.fleet_status import InstanceStatus, LaunchIntent
 from judge0_operator.decide.timeutil import after, parse_time
 
 LAUNCH_VISIBLE_WITHIN_SECONDS = 600  # a launched instance not seen after this is taken as lost

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from judge0_operator.api.fleet import InstanceStatus
+from judge0_operator.api.fleet_status import InstanceStatus
 from judge0_operator.api.traffic import TargetGroupStatus, TrafficState, TrafficStatus
 from judge0_operator.decide import drain
 from judge0_operator.decide.draft import Draft

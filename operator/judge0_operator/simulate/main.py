@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from judge0_operator.simulate.report import Report
-from judge0_operator.simulate.runner import DEFAULT_SPEED, Options, Simulation, SimulationError
+from judge0_operator.simulate.report.build import Report
+from judge0_operator.simulate.runner.context import DEFAULT_SPEED, Options, SimulationError
+from judge0_operator.simulate.runner.simulation import Simulation
 from judge0_operator.simulate.scenario import ScenarioError, builtin_scenario, load_scenario
 from judge0_operator.simulate.state import SimState
 from judge0_operator.simulate.view import make_view

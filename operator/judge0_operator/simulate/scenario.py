@@ -4,7 +4,7 @@ A scenario is a list of steps ``{at, fault, target, params, clearAt}``. ``at`` a
 seconds on the *scenario clock*, which starts once the fleet is Ready and pauses while a step with
 ``waitForHealthy`` waits for the fleet to be whole again (so faults do not pile up on a slow
 recovery and every fault is measured on its own). A fault is any fault of the world's catalogue
-(``world/faults.py``) plus a few actions on the fleet itself: ``rollout`` (change the instance
+(``world/faults/catalogue.py``) plus a few actions on the fleet itself: ``rollout`` (change the instance
 template; ``brokenSandbox: true`` rolls out to a new image whose every instance has a broken
 sandbox, and ``clearAt`` rolls back), ``scale`` (change ``spec.replicas``) and ``burst`` (queue
 jobs on the nodes at once).
@@ -31,7 +31,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from judge0_operator.world.faults import FAULT_SPECS, FaultError, validate_params
+from judge0_operator.world.faults.catalogue import FAULT_SPECS, validate_params
+from judge0_operator.world.faults.errors import FaultError
 
 Expectation = Literal["recover", "safety-stop", "survive", "scale-up", "rollout", "observe", "template-defective"]
 FLEET_ACTIONS = ("rollout", "scale", "burst")

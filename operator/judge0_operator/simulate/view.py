@@ -15,7 +15,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from judge0_operator.simulate.report import Report, render_text
+from judge0_operator.simulate.report.build import Report
+from judge0_operator.simulate.report.text import render_text
 from judge0_operator.simulate.samples import Sample
 from judge0_operator.simulate.state import SimState, TimelineEntry
 

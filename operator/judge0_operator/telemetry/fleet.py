@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from judge0_operator import metrics
-from judge0_operator.api.fleet import InstanceStatus, Judge0FleetStatus
+from judge0_operator.api.fleet_status import InstanceStatus, Judge0FleetStatus
 from judge0_operator.decide.model import SIGNALS
 from judge0_operator.telemetry.recovery import Incident, Transitions, track_incidents
 

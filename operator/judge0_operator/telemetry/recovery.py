@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from judge0_operator.api.fleet import InstanceStatus
+from judge0_operator.api.fleet_status import InstanceStatus
 from judge0_operator.decide.timeutil import parse_time
 
 GONE_STATES = frozenset({"shutting-down", "terminated"})

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from judge0_operator.world.aws.timeline import iso
-from judge0_operator.world.faults import FaultError
+from judge0_operator.world.faults.errors import FaultError
 
 if TYPE_CHECKING:
     from judge0_operator.world.world import World

@@ -32,7 +32,8 @@ from aiohttp import web
 from judge0_operator.world import chaos_api
 from judge0_operator.world.clients.front import TargetError, describe_fronts
 from judge0_operator.world.clients.load import LoadSettings
-from judge0_operator.world.faults import FaultError, FaultNotFound, fault_table
+from judge0_operator.world.faults.catalogue import fault_table
+from judge0_operator.world.faults.errors import FaultError, FaultNotFound
 from judge0_operator.world.serve import serve_on_loopback
 
 if TYPE_CHECKING:

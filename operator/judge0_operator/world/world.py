@@ -1,5 +1,7 @@
 """The simulated world in one object: EC2/SSM (moto + the world's additions), Judge0 nodes, a
-Kubernetes API and a control API, all on 127.0.0.1 — and ``judge0-operator world up``.
+Kubernetes API and a control API, all on 127.0.0.1. Its settings are ``config.py``, the verbs it
+answers ``control_verbs.py``; ``thread.py`` runs it beside synchronous code, ``up.py`` serves it
+as ``judge0-operator world up``.
 
     async with World(WorldConfig(speed=20)) as world:
         world.info  # {"aws_endpoint": ..., "kube_api": ..., "judge0_endpoint_template": ..., ...}
@@ -11,86 +13,36 @@ instance or its zone. moto keeps process-wide state, so a process runs one world
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import inspect
-import json
 import logging
-import os
-import signal
 import tempfile
 import threading
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
 from judge0_operator.world.aws.chaos import AwsChaos
+from judge0_operator.world.aws.ec2.instances import Ec2Model
 from judge0_operator.world.aws.elbv2 import Elbv2Model
-from judge0_operator.world.aws.elbv2 import create_target_group as _create_target_group
-from judge0_operator.world.aws.front import ACCOUNT_ID, AwsFront, MotoServer, Network, ec2_backend, seed_network
-from judge0_operator.world.aws.instances import Ec2Model
-from judge0_operator.world.aws.ssm import SsmModel
+from judge0_operator.world.aws.front import AwsFront
+from judge0_operator.world.aws.moto_server import ACCOUNT_ID, MotoServer, Network, ec2_backend, seed_network
+from judge0_operator.world.aws.ssm.model import SsmModel
 from judge0_operator.world.aws.timeline import Timeline, iso
+from judge0_operator.world.config import WorldConfig, load_crds
+from judge0_operator.world.control_verbs import ControlVerbs
 from judge0_operator.world.crash import CrashTriggers
-from judge0_operator.world.faults import Fault, FaultError, FaultRegistry, check_fault, target_kind
+from judge0_operator.world.faults.registry import FaultRegistry
 from judge0_operator.world.judge0.nodes import NodeView
 from judge0_operator.world.kube.faults import KubeChaos
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 INSTANCE_TYPES = ("t3.small", "t3.medium", "t3.large", "c5.large", "c5.xlarge", "m5.large")
 _running_world: World | None = None
 _running_lock = threading.Lock()
-
-
-@dataclass
-class WorldConfig:
-    """The world's settings; every duration is in world seconds and divided by ``speed``."""
-
-    region: str = "us-east-1"
-    zones: tuple[str, ...] = ()  # default: <region>a, <region>b, <region>c
-    speed: float = 1.0
-    boot_seconds: float = 20.0
-    judge0_start_seconds: float = 5.0
-    reboot_seconds: float = 15.0
-    stop_seconds: float = 5.0
-    terminate_seconds: float = 5.0
-    restart_seconds: float = 3.0
-    ssm_command_seconds: float = 2.0
-    terminated_visible_seconds: float = 60.0
-    client_tokens: bool = True  # RunInstances ClientToken idempotency, as EC2 (moto: off)
-    seed: int | None = None
-    auth_token: str | None = None
-    kubeconfig_path: str | None = None  # default: a temporary directory the world removes on stop
-    tick_seconds: float = 0.05  # real seconds between timeline ticks
-    crds: list[dict[str, Any]] | None = field(default=None, repr=False)  # default: the repo's crds/
-
-    def __post_init__(self) -> None:
-        if self.speed <= 0:
-            raise ValueError("speed must be positive")
-        if not self.zones:
-            self.zones = tuple(f"{self.region}{suffix}" for suffix in "abc")
-
-
-def load_crds() -> list[dict[str, Any]]:
-    """The project's generated CRDs (``crds/`` at the repository root), or none if not found."""
-    import yaml
-
-    for directory in (
-        Path(__file__).resolve().parents[3] / "crds",
-        Path(__file__).resolve().parents[1] / "crds",
-    ):
-        if directory.is_dir():
-            docs: list[dict[str, Any]] = []
-            for path in sorted(directory.glob("*.yaml")):
-                docs.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict))
-            return docs
-    return []
 
 
 def _spare_image(client: Any, taken: str) -> str | None:
@@ -104,7 +56,7 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-class World:
+class World(ControlVerbs):
     """EC2/SSM, Judge0 nodes, a Kubernetes API and a control API on loopback (see module doc)."""
 
     def __init__(self, config: WorldConfig | None = None) -> None:
@@ -370,112 +322,6 @@ class World:
         if self.kube is not None and hasattr(self.kube, "reset"):
             await _maybe_await(self.kube.reset())
 
-    # ---- the control API's verbs ----------------------------------------------------------------
-    async def add_fault(self, target: str, name: str, params: dict[str, Any] | None = None) -> Fault:
-        _, kind = check_fault(name, target)
-        self.ec2.check_target(kind, target, name, list(self.config.zones))
-        assert self.front is not None
-        async with self.front.serial:
-            self.tick()
-            with self.ec2.lock:
-                fault = self.faults.add(target, name, params, now=self.timeline.now())
-                self.ec2.fault_added(fault)
-                self._expire_later(fault)
-            if kind == "kube" and self.kube_chaos is not None:
-                self.kube_chaos.fault_added(fault)
-            self.tick()
-        return fault
-
-    def _expire_later(self, fault: Fault) -> None:
-        """``durationSeconds``: the fault deletes itself then (API faults: kube-down for a minute…)."""
-        seconds = fault.params.get("durationSeconds")
-
-        def expire() -> None:
-            if self.faults.get(fault.id) is not None:
-                self.faults.remove(fault.id, reason="expired")
-
-        if seconds:
-            self.timeline.after(float(seconds), expire)
-
-    async def remove_fault(self, fault_id: str) -> Fault:
-        assert self.front is not None
-        async with self.front.serial:
-            with self.ec2.lock:
-                fault = self.faults.remove(fault_id)
-                self.ec2.fault_removed(fault)
-        return fault
-
-    async def clear_faults(self) -> list[Fault]:
-        assert self.front is not None
-        async with self.front.serial:
-            with self.ec2.lock:
-                faults = self.faults.clear()
-                for fault in faults:
-                    self.ec2.fault_removed(fault)
-        return faults
-
-    async def instances(self) -> list[dict[str, Any]]:
-        assert self.front is not None
-        async with self.front.serial:  # the view reads moto's tags
-            self.tick()
-            out = self.ec2.view()
-        stats = getattr(self.judge0, "node_stats", None)
-        for item in out:
-            if stats is not None:
-                try:
-                    item["judge0"] = stats(item["id"])
-                except Exception:
-                    item["judge0"] = None
-        return out
-
-    async def create_target_group(self, name: str, **options: Any) -> dict[str, Any]:
-        """Seed helper: an instance target group for Judge0 in the world's VPC (``elbv2.py``);
-        made straight in moto (not counted as a call). Returns ELBv2's TargetGroup description."""
-        assert self.front is not None and self.network is not None
-        import boto3
-
-        client = boto3.client(
-            "elbv2",
-            endpoint_url=self.moto.url,
-            region_name=self.config.region,
-            aws_access_key_id="world",
-            aws_secret_access_key="world",
-        )
-        vpc_id = self.network.vpc_id
-        async with self.front.serial:
-            return await asyncio.to_thread(_create_target_group, client, name, vpc_id, **options)
-
-    def calls(self) -> dict[str, Any]:
-        assert self.front is not None
-        return self.front.calls.to_dict()  # lost answers and refused Kubernetes requests: GET /chaos
-
-    def reset_calls(self) -> None:
-        assert self.front is not None
-        self.front.calls.reset()
-
-    def submit_load(self, target: str, jobs: int) -> dict[str, int]:
-        """Put ``jobs`` on the Judge0 queue of each running instance the target names; returns how
-        many each queue took (a full queue takes fewer)."""
-        kind = target_kind(target)
-        if kind == "aws":
-            raise FaultError("load needs an instance id or 'zone:<zone>'")
-        self.ec2.check_target(kind, target, "load", list(self.config.zones))
-        with self.ec2.lock:
-            if kind == "instance":
-                ids = [target] if self.ec2.records[target].state == "running" else []
-            else:
-                zone = target.split(":", 1)[1]
-                ids = [
-                    r.instance_id
-                    for r in self.ec2.records.values()
-                    if r.zone == zone and r.state == "running"
-                ]
-        submitted = {}
-        for instance_id in ids:
-            accepted = self.judge0.submit_load(instance_id, jobs)
-            submitted[instance_id] = accepted if isinstance(accepted, int) else jobs
-        return submitted
-
 
 # ---- the Judge0 simulator and Kubernetes emulator, written beside this module ---------------------
 def elbv2_backend(region: str) -> Any:
@@ -486,7 +332,7 @@ def elbv2_backend(region: str) -> Any:
 
 
 def _node_answers(view: NodeView | None) -> bool:
-    from judge0_operator.world.judge0.server import reachable
+    from judge0_operator.world.judge0.availability import reachable
 
     return reachable(view)
 
@@ -501,103 +347,3 @@ def _make_kube(crds: list[dict[str, Any]]) -> Any:
     from judge0_operator.world.kube.server import KubeEmulator
 
     return KubeEmulator(crds)
-
-
-# ---- running a world beside synchronous code (tests, benchmarks) ----------------------------------
-class WorldThread:
-    """Runs a World on its own event loop in a daemon thread, so blocking clients (boto3, the
-    kubernetes client) can call it from the current thread without stalling its servers."""
-
-    def __init__(self, config: WorldConfig | None = None) -> None:
-        self.world = World(config)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="judge0-world", daemon=True)
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.world.start())
-        except BaseException as exc:  # reported to start()
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        self._loop.close()
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    def start(self, timeout: float = 60.0) -> World:
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the world did not start in time")
-        if self._error is not None:
-            raise self._error
-        return self.world
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-        """Run a coroutine on the world's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def call(self, fn: Any, *args: Any) -> Any:
-        """Call a plain function on the world's loop (the world's state belongs to that thread)."""
-
-        async def wrapper() -> Any:
-            return fn(*args)
-
-        return self.run(wrapper())
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if not self._thread.is_alive():
-            return
-        try:
-            self.run(self.world.stop(), timeout)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-
-    def __enter__(self) -> World:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-# ---- judge0-operator world up ---------------------------------------------------------------------
-def world_up_main(args: argparse.Namespace) -> int:
-    """Start the world, print its info as one JSON line, serve until SIGINT/SIGTERM, stop cleanly."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = WorldConfig(
-        speed=float(getattr(args, "speed", 1.0) or 1.0),
-        client_tokens=bool(getattr(args, "client_tokens", True)),
-        seed=getattr(args, "seed", None),
-        kubeconfig_path=getattr(args, "kubeconfig", None),
-    )
-    return asyncio.run(_world_up(config, getattr(args, "info_file", None), getattr(args, "manifests", None)))
-
-
-async def _world_up(config: WorldConfig, info_file: str | None, manifests_file: str | None = None) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with World(config) as world:
-        line = json.dumps(world.info)
-        if manifests_file:  # written before the info file, whose appearance says the world is up
-            from judge0_operator.simulate.manifests import write_world_manifests
-
-            write_world_manifests(world.info, manifests_file)
-        if info_file:
-            path = Path(info_file)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(line + "\n")
-            os.replace(tmp, path)
-        print(line, flush=True)
-        await stop.wait()
-    return 0

@@ -34,7 +34,9 @@ from aiohttp import web
 from judge0_operator.world.aws.timeline import Timeline
 from judge0_operator.world.aws.wire import AwsCall, ec2_error
 from judge0_operator.world.crash import CrashTriggers
-from judge0_operator.world.faults import MUTATING_ACTIONS, Fault, FaultNotFound, FaultRegistry
+from judge0_operator.world.faults.errors import FaultNotFound
+from judge0_operator.world.faults.params import MUTATING_ACTIONS
+from judge0_operator.world.faults.registry import Fault, FaultRegistry
 
 _INSTANCE_ID = re.compile(rb"<instanceId>(i-[0-9a-f]+)</instanceId>")
 _TAG_FILTERS = ("tag-key", "tag-value")

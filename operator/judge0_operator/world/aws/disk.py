@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from judge0_operator.world.faults import Fault
+from judge0_operator.world.faults.registry import Fault
 
 DISK_BYTES = 32 * 1024**3
 BASE_PERCENT = 45.0

@@ -42,7 +42,7 @@ from xml.etree import ElementTree as ET
 
 from aiohttp import web
 
-from judge0_operator.world.aws.instances import Ec2Model
+from judge0_operator.world.aws.ec2.instances import Ec2Model
 from judge0_operator.world.aws.timeline import Timeline
 from judge0_operator.world.aws.wire import AwsCall, AwsError, request_id
 from judge0_operator.world.judge0.nodes import NodeView

@@ -17,7 +17,7 @@ Faults (``POST /faults {"target": "kube", "fault": …}``; durations are world s
 
 Limits, always: a request body over 3 MiB answers 413 ``RequestEntityTooLarge`` (kube-apiserver's
 ``MaxRequestBodyBytes``); an object that would be stored larger than 1.5 MiB answers 500
-``etcdserver: request is too large`` (etcd's ``--max-request-bytes``; ``store.MAX_OBJECT_BYTES``).
+``etcdserver: request is too large`` (etcd's ``--max-request-bytes``; ``store/core.py`` ``MAX_OBJECT_BYTES``).
 
 Crash points: after a successful write (POST, PUT, PATCH, DELETE) the point
 ``kube:<resource>[/<subresource>]`` is hit (``world/crash.py``) before the answer is written.
@@ -43,8 +43,10 @@ from aiohttp import web
 
 from judge0_operator.world.aws.timeline import Timeline
 from judge0_operator.world.crash import CrashTriggers
-from judge0_operator.world.faults import Fault, FaultNotFound, FaultRegistry
-from judge0_operator.world.kube.store import CLOSED, Obj, Watcher, WatchEvent
+from judge0_operator.world.faults.errors import FaultNotFound
+from judge0_operator.world.faults.registry import Fault, FaultRegistry
+from judge0_operator.world.kube.store.core import Obj
+from judge0_operator.world.kube.store.watch import CLOSED, Watcher, WatchEvent
 
 if TYPE_CHECKING:
     from judge0_operator.world.kube.server import KubeEmulator

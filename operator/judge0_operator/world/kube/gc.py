@@ -28,12 +28,13 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from judge0_operator.world.kube import validation as crd_schema
-from judge0_operator.world.kube.validation import FieldError
+from judge0_operator.world.kube.validation import field_errors
+from judge0_operator.world.kube.validation.field_errors import FieldError
 
 if TYPE_CHECKING:
     from judge0_operator.world.kube.resources import ResourceType
-    from judge0_operator.world.kube.store import KubeStore, Obj
+    from judge0_operator.world.kube.store.core import Obj
+    from judge0_operator.world.kube.store.kube_store import KubeStore
 
 FOREGROUND_FINALIZER = "foregroundDeletion"
 POLICIES = ("Background", "Foreground", "Orphan")
@@ -51,20 +52,20 @@ def check_owner_references(obj: Mapping[str, Any]) -> list[FieldError]:
     if refs is None:
         return []
     if not isinstance(refs, list):
-        return [crd_schema.invalid("metadata.ownerReferences", refs, "must be a list")]
+        return [field_errors.invalid("metadata.ownerReferences", refs, "must be a list")]
     errors = []
     for index, ref in enumerate(refs):
         path = f"metadata.ownerReferences[{index}]"
         if not isinstance(ref, dict):
-            errors.append(crd_schema.invalid(path, ref, "must be an object"))
+            errors.append(field_errors.invalid(path, ref, "must be an object"))
             continue
         for key in ("apiVersion", "kind", "name", "uid"):
             if not isinstance(ref.get(key), str) or not ref[key]:
-                errors.append(crd_schema.invalid(f"{path}.{key}", ref.get(key, ""), f"{key} must not be empty"))
+                errors.append(field_errors.invalid(f"{path}.{key}", ref.get(key, ""), f"{key} must not be empty"))
     controllers = [r for r in refs if isinstance(r, dict) and r.get("controller") is True]
     if len(controllers) > 1:
         errors.append(
-            crd_schema.invalid("metadata.ownerReferences", refs, "Only one reference can have Controller set to true")
+            field_errors.invalid("metadata.ownerReferences", refs, "Only one reference can have Controller set to true")
         )
     return errors
 

@@ -15,8 +15,8 @@ import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from judge0_operator.world.kube import validation as crd_schema
-from judge0_operator.world.kube.validation import FieldError
+from judge0_operator.world.kube.validation import field_errors
+from judge0_operator.world.kube.validation.field_errors import FieldError
 
 if TYPE_CHECKING:
     from judge0_operator.world.kube.resources import ResourceType
@@ -40,24 +40,24 @@ def prepare(
 
 def _port_errors(ports: Any, path: str, *, need_port: bool, need_names: bool) -> list[FieldError]:
     if not isinstance(ports, list):
-        return [crd_schema.invalid(path, ports, "must be a list")]
+        return [field_errors.invalid(path, ports, "must be a list")]
     errors = []
     for index, port in enumerate(ports):
         where = f"{path}[{index}]"
         if not isinstance(port, dict):
-            errors.append(crd_schema.invalid(where, port, "must be an object"))
+            errors.append(field_errors.invalid(where, port, "must be an object"))
             continue
         number = port.get("port")
         if number is None and need_port:
-            errors.append(crd_schema.required(f"{where}.port"))
+            errors.append(field_errors.required(f"{where}.port"))
         elif number is not None and (
             isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 65535
         ):
-            errors.append(crd_schema.invalid(f"{where}.port", number, "must be between 0 and 65535, inclusive"))
+            errors.append(field_errors.invalid(f"{where}.port", number, "must be between 0 and 65535, inclusive"))
         if port.get("protocol", "TCP") not in ("TCP", "UDP", "SCTP"):
-            errors.append(crd_schema.not_supported(f"{where}.protocol", port.get("protocol"), ["SCTP", "TCP", "UDP"]))
+            errors.append(field_errors.not_supported(f"{where}.protocol", port.get("protocol"), ["SCTP", "TCP", "UDP"]))
         if need_names and not port.get("name"):
-            errors.append(crd_schema.required(f"{where}.name"))
+            errors.append(field_errors.required(f"{where}.name"))
         port.setdefault("protocol", "TCP")
     return errors
 
@@ -65,15 +65,16 @@ def _port_errors(ports: Any, path: str, *, need_port: bool, need_names: bool) ->
 def _service(obj: dict[str, Any], old: dict[str, Any] | None, existing: Iterable[dict[str, Any]]) -> list[FieldError]:
     spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
-        return [crd_schema.invalid("spec", spec, "must be an object")]
+        return [field_errors.invalid("spec", spec, "must be an object")]
     kind = spec.setdefault("type", "ClusterIP")
     if kind not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-        return [crd_schema.not_supported("spec.type", kind, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"])]
+        supported = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
+        return [field_errors.not_supported("spec.type", kind, supported)]
     errors: list[FieldError] = []
     headless = spec.get("clusterIP") == "None"
     ports = spec.get("ports")
     if kind != "ExternalName" and not headless and not ports:
-        errors.append(crd_schema.required("spec.ports"))
+        errors.append(field_errors.required("spec.ports"))
     elif ports is not None:
         errors += _port_errors(
             ports, "spec.ports", need_port=True, need_names=isinstance(ports, list) and len(ports) > 1
@@ -86,7 +87,7 @@ def _service(obj: dict[str, Any], old: dict[str, Any] | None, existing: Iterable
         old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
         wanted = spec.get("clusterIP")
         if old_ip and wanted and wanted != old_ip:
-            errors.append(crd_schema.invalid("spec.clusterIP", wanted, "field is immutable"))
+            errors.append(field_errors.invalid("spec.clusterIP", wanted, "field is immutable"))
         elif old_ip:
             spec["clusterIP"] = old_ip
         elif not wanted:
@@ -124,45 +125,45 @@ def _address_ok(address: Any, address_type: str) -> bool:
 def _endpoint_slice(obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
     address_type = obj.get("addressType")
     if address_type is None:
-        return [crd_schema.required("addressType")]
+        return [field_errors.required("addressType")]
     if address_type not in ADDRESS_TYPES:
-        return [crd_schema.not_supported("addressType", address_type, list(ADDRESS_TYPES))]
+        return [field_errors.not_supported("addressType", address_type, list(ADDRESS_TYPES))]
     if old is not None and old.get("addressType") != address_type:
-        return [crd_schema.invalid("addressType", address_type, "field is immutable")]
+        return [field_errors.invalid("addressType", address_type, "field is immutable")]
     errors: list[FieldError] = []
     endpoints = obj.get("endpoints")
     if endpoints is None:
         obj["endpoints"] = endpoints = []
     if not isinstance(endpoints, list):
-        return [crd_schema.invalid("endpoints", endpoints, "must be a list")]
+        return [field_errors.invalid("endpoints", endpoints, "must be a list")]
     if len(endpoints) > 1000:
-        errors.append(crd_schema.FieldError("endpoints", "Too many: must have at most 1000 items", "FieldValueTooMany"))
+        errors.append(FieldError("endpoints", "Too many: must have at most 1000 items", "FieldValueTooMany"))
     for index, endpoint in enumerate(endpoints):
         where = f"endpoints[{index}]"
         if not isinstance(endpoint, dict):
-            errors.append(crd_schema.invalid(where, endpoint, "must be an object"))
+            errors.append(field_errors.invalid(where, endpoint, "must be an object"))
             continue
         addresses = endpoint.get("addresses")
         if not isinstance(addresses, list) or not addresses:
-            errors.append(crd_schema.required(f"{where}.addresses", "must contain at least 1 address"))
+            errors.append(field_errors.required(f"{where}.addresses", "must contain at least 1 address"))
             continue
         if len(addresses) > 100:
-            errors.append(crd_schema.invalid(f"{where}.addresses", len(addresses), "must have at most 100 items"))
+            errors.append(field_errors.invalid(f"{where}.addresses", len(addresses), "must have at most 100 items"))
         for n, address in enumerate(addresses):
             if not _address_ok(address, address_type):
                 errors.append(
-                    crd_schema.invalid(f"{where}.addresses[{n}]", address, f"must be a valid {address_type} address")
+                    field_errors.invalid(f"{where}.addresses[{n}]", address, f"must be a valid {address_type} address")
                 )
         conditions = endpoint.get("conditions")
         if conditions is not None and not (
             isinstance(conditions, dict) and all(isinstance(v, bool) for v in conditions.values())
         ):
             errors.append(
-                crd_schema.invalid(f"{where}.conditions", conditions, "ready, serving, terminating are booleans")
+                field_errors.invalid(f"{where}.conditions", conditions, "ready, serving, terminating are booleans")
             )
     ports = obj.get("ports")
     if ports is not None:
         if isinstance(ports, list) and len(ports) > 100:
-            errors.append(crd_schema.invalid("ports", len(ports), "must have at most 100 items"))
+            errors.append(field_errors.invalid("ports", len(ports), "must have at most 100 items"))
         errors += _port_errors(ports, "ports", need_port=False, need_names=False)
     return errors
