@@ -4,15 +4,20 @@ The status holds a row per instance, and a real API server refuses an object ove
 (etcd's request limit). A row keeps what identifies it and its state, and detail only where
 something is wrong:
 
-* a Healthy row whose every signal is Healthy (none bad) keeps none of the probes' signals
-  (``ec2``, ``api``, ``workers``, ``canary``): each was Healthy since ``healthySince`` (the planner
-  reads it back that way: ``decide.health``); a measurement (the ``disk`` signal) stays;
-* an updated row keeps no ``templateHash`` (it is the status's ``templateHash``);
-* memory still at its default (no attempts, no cleanups, launch attempt 0, …) is left out, and
-  so are an empty ``signals`` and ``templateHash``.
+* a Healthy row whose probes' signals (``ec2``, ``api``, ``workers``, ``canary``) are all Healthy
+  and none of its signals bad keeps none of the probes' signals: each was Healthy since
+  ``healthySince`` (the planner reads it back that way: ``decide.health``); a measurement (the
+  ``disk`` signal, read seldom) stays, without the text of a reading that is fine;
+* an updated row keeps no ``templateHash`` (it is the status's ``templateHash``), and a row in
+  rotation since it became healthy no ``trafficSince`` (it is its ``healthySince``);
+* memory still at its default (no attempts, no cleanups, launch attempt 0, updated, a signal not
+  bad, …) is left out, and so are an empty ``signals`` and ``templateHash``.
 
-Read back, a row gets its ``templateHash`` again (``Judge0FleetStatus``); a Healthy row's signals
-are the planner's to restore. Nothing a pass decides from is lost: the planner rebuilds each row
+The CRD's status schema carries no defaults (``api/crds.py``): the API server applies a schema's
+defaults to every write, status included, and would store each left-out field again.
+
+Read back, a row gets its ``templateHash`` and ``trafficSince`` again (``Judge0FleetStatus``); a
+Healthy row's signals are the planner's to restore. Nothing a pass decides from is lost: the planner rebuilds each row
 from EC2 every pass and reads only memory and unhealthy detail from the previous status.
 ``make bench`` prints the size at 100, 500 and 1000 instances; ``tests/unit/test_status_size.py``
 keeps 1000 under a quarter of the limit.
@@ -38,30 +43,48 @@ DROPPED_WHEN_DEFAULT: Mapping[str, Any] = {
     "doNotDisrupt": False,
     "templateHash": "",
     "signals": {},
+    "updated": True,
 }
+SIGNAL_DEFAULTS: Mapping[str, Any] = {"bad": False, "detail": ""}
 
 
 def all_well(row: Mapping[str, Any]) -> bool:
-    """Healthy on every signal, none of them bad: nothing to say beyond "Healthy since"."""
-    signals = row.get("signals") or {}
+    """Healthy on every probe's signal, no signal bad: nothing to say beyond "Healthy since"."""
+    signals = {k: s for k, s in (row.get("signals") or {}).items() if isinstance(s, Mapping)}
+    probes = [s for k, s in signals.items() if k in CORE_SIGNALS]
     return (
         row.get("health") == "Healthy"
-        and bool(signals)
-        and all(isinstance(s, Mapping) and s.get("status") == "Healthy" and not s.get("bad") for s in signals.values())
+        and bool(probes)
+        and all(s.get("status") == "Healthy" for s in probes)
+        and not any(s.get("bad") for s in signals.values())
     )
+
+
+def _compact_signal(signal: Any) -> Any:
+    if not isinstance(signal, Mapping):
+        return signal
+    return {k: v for k, v in signal.items() if not (k in SIGNAL_DEFAULTS and v == SIGNAL_DEFAULTS[k])}
 
 
 def compact_row(row: Mapping[str, Any], template_hash: str) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if not (k in DROPPED_WHEN_DEFAULT and v == DROPPED_WHEN_DEFAULT[k])}
-    if all_well(row):  # the probes' own signals go; a measurement (the disk's) stays
-        kept = {k: v for k, v in (row.get("signals") or {}).items() if k not in CORE_SIGNALS}
-        if kept:
-            out["signals"] = kept
-        else:
-            out.pop("signals", None)
+    signals = dict(row.get("signals") or {})
+    well = all_well(row)
+    if well:  # the probes' own signals go; a measurement (the disk's) stays, without its detail
+        signals = {k: _without_detail(v) for k, v in signals.items() if k not in CORE_SIGNALS}
+    if signals:
+        out["signals"] = {k: _compact_signal(v) for k, v in signals.items()}
+    else:
+        out.pop("signals", None)
     if template_hash and out.get("updated", True) and out.get("templateHash") == template_hash:
         out.pop("templateHash")
+    if out.get("traffic") == "InRotation" and out.get("trafficSince") == out.get("healthySince"):
+        out.pop("trafficSince")  # in rotation since it became healthy: read back from healthySince
     return out
+
+
+def _without_detail(signal: Any) -> Any:
+    return {k: v for k, v in signal.items() if k != "detail"} if isinstance(signal, Mapping) else signal
 
 
 def compact_wire(wire: dict[str, Any]) -> dict[str, Any]:
@@ -73,9 +96,15 @@ def compact_wire(wire: dict[str, Any]) -> dict[str, Any]:
     return wire
 
 
-def restore_template_hashes(rows: Iterable[InstanceStatus], template_hash: str) -> list[InstanceStatus]:
-    """Read back: an updated row without ``templateHash`` has the status's."""
-    return [
-        row.model_copy(update={"template_hash": template_hash}) if row.updated and not row.template_hash else row
-        for row in rows
-    ]
+def restore_rows(rows: Iterable[InstanceStatus], template_hash: str) -> list[InstanceStatus]:
+    """Read back: an updated row without ``templateHash`` has the status's; a row in rotation
+    without ``trafficSince`` has been since it became healthy (a row in rotation always has one)."""
+    restored = []
+    for row in rows:
+        update: dict[str, Any] = {}
+        if row.updated and not row.template_hash and template_hash:
+            update["template_hash"] = template_hash
+        if row.traffic == "InRotation" and row.traffic_since is None and row.healthy_since:
+            update["traffic_since"] = row.healthy_since
+        restored.append(row.model_copy(update=update) if update else row)
+    return restored

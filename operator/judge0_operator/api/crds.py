@@ -85,6 +85,21 @@ def _default_empty_objects(node: Any) -> None:
     del was_optional
 
 
+def without_defaults(node: Any) -> Any:
+    """The schema with no ``default`` anywhere: for the status, which the operator writes whole.
+    The API server applies a schema's defaults to every write, the status subresource's too, so
+    defaults there would put back every field a compact row leaves out (``api/compact.py``)."""
+    if isinstance(node, list):
+        return [without_defaults(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        k: ({name: without_defaults(prop) for name, prop in v.items()} if k == "properties" else without_defaults(v))
+        for k, v in node.items()
+        if k != "default"
+    }
+
+
 def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of a model, as the API server wants it."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
@@ -170,7 +185,7 @@ def fleet_crd() -> dict[str, Any]:
         plural="judge0fleets",
         short_names=["j0f"],
         spec_model=Judge0FleetSpec,
-        status_schema=openapi_schema(Judge0FleetStatus),
+        status_schema=without_defaults(openapi_schema(Judge0FleetStatus)),
         description="A fleet of EC2 instances running Judge0, kept healthy and correctly sized by judge0-operator.",
         printer_columns=[
             {

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from judge0_operator.api.common import ApiModel, Condition
-from judge0_operator.api.compact import compact_wire, restore_template_hashes
+from judge0_operator.api.compact import compact_wire, restore_rows
 from judge0_operator.api.diagnosis import DefectiveTemplate, Predecessor
 from judge0_operator.api.traffic import TrafficState, TrafficStatus
 
@@ -228,9 +228,9 @@ class Judge0FleetStatus(ApiModel):
 
     @model_validator(mode="after")
     def _restore_compact_rows(self) -> Judge0FleetStatus:
-        """A row stored compact (``api/compact.py``) gets back its template hash."""
-        if any(row.updated and not row.template_hash for row in self.instances) and self.template_hash:
-            self.__dict__["instances"] = restore_template_hashes(self.instances, self.template_hash)
+        """A row stored compact (``api/compact.py``) gets back its template hash and traffic time."""
+        if self.instances:
+            self.__dict__["instances"] = restore_rows(self.instances, self.template_hash)
         return self
 
     def to_wire(self) -> dict[str, Any]:
