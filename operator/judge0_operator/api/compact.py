@@ -5,9 +5,9 @@ The status holds a row per instance, and a real API server refuses an object ove
 something is wrong:
 
 * a Healthy row whose probes' signals (``ec2``, ``api``, ``workers``, ``canary``) are all Healthy
-  and none of its signals bad keeps none of the probes' signals: each was Healthy since
-  ``healthySince`` (the planner reads it back that way: ``decide.health``); a measurement (the
-  ``disk`` signal, read seldom) stays, without the text of a reading that is fine;
+  and none of its signals bad keeps no signals: each probe's was Healthy since ``healthySince``
+  (the planner reads it back that way: ``decide.health``), and the disk's (an optional signal,
+  read seldom) is tracked again from its next reading — a fine one holds nothing back;
 * an updated row keeps no ``templateHash`` (it is the status's ``templateHash``), and a row in
   rotation since it became healthy no ``trafficSince`` (it is its ``healthySince``);
 * memory still at its default (no attempts, no cleanups, launch attempt 0, updated, a signal not
@@ -69,9 +69,8 @@ def _compact_signal(signal: Any) -> Any:
 def compact_row(row: Mapping[str, Any], template_hash: str) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if not (k in DROPPED_WHEN_DEFAULT and v == DROPPED_WHEN_DEFAULT[k])}
     signals = dict(row.get("signals") or {})
-    well = all_well(row)
-    if well:  # the probes' own signals go; a measurement (the disk's) stays, without its detail
-        signals = {k: _without_detail(v) for k, v in signals.items() if k not in CORE_SIGNALS}
+    if all_well(row):  # nothing to say beyond "Healthy since"; a disk reading is tracked again when read
+        signals = {}
     if signals:
         out["signals"] = {k: _compact_signal(v) for k, v in signals.items()}
     else:
@@ -82,9 +81,6 @@ def compact_row(row: Mapping[str, Any], template_hash: str) -> dict[str, Any]:
         out.pop("trafficSince")  # in rotation since it became healthy: read back from healthySince
     return out
 
-
-def _without_detail(signal: Any) -> Any:
-    return {k: v for k, v in signal.items() if k != "detail"} if isinstance(signal, Mapping) else signal
 
 
 def compact_wire(wire: dict[str, Any]) -> dict[str, Any]:
