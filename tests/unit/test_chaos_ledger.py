@@ -132,3 +132,29 @@ def test_the_sweep_covers_every_cloud_call_in_every_mode_and_status_writes_up_to
     assert not [r for r in runs if r.crash and r.crash[0] in ("kube:judge0fleets", "DescribeInstances")]
     deletion = crash_runs("deletion", counts, max_status_nth=4)
     assert {r.crash[1] for r in deletion if r.crash and r.crash[0] == "kube:judge0fleets"} == {1, 2, 3}
+
+
+def test_every_other_kind_of_call_is_swept_up_to_its_cap_with_tokens_on() -> None:
+    from judge0_operator.chaos.plan import NO_LAUNCH_MODES, crash_runs
+
+    counts = {"SendCommand": 3, "RegisterTargets": 2, "kube:endpointslices": 5, "TerminateInstances": 2}
+    runs = crash_runs("remediation", counts, max_status_nth=4, max_other_nth=2)
+    by_point: dict[str, set[tuple[int, str]]] = {}
+    for r in runs:
+        if r.crash:
+            by_point.setdefault(r.crash[0], set()).add((r.crash[1], r.mode))
+    for point in ("SendCommand", "RegisterTargets", "kube:endpointslices"):
+        assert by_point[point] == {(n, m) for n in (1, 2) for m in NO_LAUNCH_MODES}, point
+    assert len(by_point["TerminateInstances"]) == 2 * 4, "every termination, in all four modes"
+
+
+def test_the_markdown_table_has_a_row_per_label_with_its_figures() -> None:
+    from judge0_operator.chaos.report import render_markdown
+
+    runs = [result("crash: scale-up, after RunInstances", crash=("RunInstances", n)) for n in (1, 2, 3)]
+    runs.append(result("lost | answers", converged=False))
+    text = render_markdown(rows(runs), runs, elapsed=120.0, machine="2 cores")
+    body = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert body[0].startswith("| crash: scale-up, after RunInstances (#1 to #3) | tokens-on | 3 | 3 | 3.0 | 0 |")
+    assert body[1].startswith("| lost \\| answers | tokens-on | 1 | 0 | — |")
+    assert "4 runs, 3 crash points swept, 3 converged, 1 failed, 2 min on 2 cores." in text

@@ -193,12 +193,18 @@ class ChaosEnv:
                 "replicas": replicas,
                 "instance": {"instanceType": INSTANCE_TYPE},
                 "rollout": {"maxSurge": 1, "maxUnavailable": 0},
-                "traffic": {"service": {}},  # students reach it through its Service (chaos/runs.py)
+                # students reach it through its Service (chaos/runs.py); a load balancer through
+                # its target group, as a fleet behind an ALB is served
+                "traffic": {"service": {}, "targetGroupArns": [await self._target_group(namespace)]},
             },
         }
         fitted = manifests.fit_fleet(fleet, self.info, policy_name=POLICY_NAME, default_shape=False)
         fitted["spec"] = merged(fitted["spec"], spec)
         return await self.apply(fitted)
+
+    async def _target_group(self, namespace: str) -> str:
+        group = await self.world.create_target_group(namespace, tags=manifests.TARGET_GROUP_TAGS)
+        return str(group["TargetGroupArn"])
 
     # The runner reads and changes fleets in-process, past the API's faults: it observes the truth
     # and sets flows going even while the operator's view of the API is broken.

@@ -222,4 +222,13 @@ FLOWS: dict[str, Flow] = {
         Flow("remediation", 3, _down_one, _healed),
     ]
 }
-CRASH_FLOWS = ("scale-up", "replacement", "rollout", "scale-in", "zone-failover", "deletion", "safety-stop")
+CRASH_FLOWS = (
+    "scale-up",
+    "replacement",
+    "rollout",
+    "scale-in",
+    "zone-failover",
+    "deletion",
+    "safety-stop",
+    "remediation",
+)

@@ -27,12 +27,19 @@ TOKEN_ENV = "JUDGE0_CHAOS_TOKEN"
 def add_chaos_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="the CI subset: a few crash points and fault classes")
     p.add_argument("--report", help="also write the table, every run and the operator's API requests as JSON here")
+    p.add_argument("--markdown", help="also write the table as Markdown here (as the README shows it)")
     p.add_argument("--speed", type=float, default=DEFAULT_SPEED, help=f"world time scale (default {DEFAULT_SPEED:g})")
     p.add_argument(
         "--max-status-nth",
         type=int,
         default=4,
         help="sweep status writes up to the nth in each flow (default 4; every cloud call is swept)",
+    )
+    p.add_argument(
+        "--max-other-nth",
+        type=int,
+        default=1,
+        help="sweep every other kind of call (SSM, target groups, EndpointSlices) up to the nth (default 1)",
     )
     p.add_argument("--only", action="append", default=[], help="run only rows whose label contains this (repeatable)")
     p.add_argument("--seed", type=int, default=11, help="world seed (ids, injected error sequences)")
@@ -110,7 +117,10 @@ async def _chaos(args: argparse.Namespace) -> int:
                 counts: dict[str, int] = {}
                 if wanted(clean) or any(o in plan.crash_row(flow, "") for o in args.only) or not args.only:
                     counts = (await run(env, clean)).point_counts
-                sweep += [s for s in plan.crash_runs(flow, counts, max_status_nth=args.max_status_nth) if wanted(s)]
+                runs = plan.crash_runs(
+                    flow, counts, max_status_nth=args.max_status_nth, max_other_nth=args.max_other_nth
+                )
+                sweep += [s for s in runs if wanted(s)]
             for spec in sweep:
                 await run(env, spec)
             for spec in plan.fault_runs():
@@ -150,5 +160,9 @@ async def _chaos(args: argparse.Namespace) -> int:
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(serialised + "\n")
+    if args.markdown:
+        markdown = report.render_markdown(table, results, elapsed=elapsed, machine=_machine())
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(markdown.replace(token, "<redacted>"))
     print("PASS" if ok else "FAIL", flush=True)
     return 0 if ok else 1

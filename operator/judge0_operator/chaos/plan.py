@@ -1,12 +1,14 @@
 """Which runs a chaos run makes: the crash-point sweep and one row per fault class.
 
 **The sweep.** For each flow, a clean run (no crash, client tokens on) counts how often the flow
-hits each crash point — every mutating cloud call and every status write of the fleet — from its
-trigger to convergence. Then the flow runs again with the operator killed right after the nth
-call of each point: every mutating cloud call in three modes (client tokens on, off, and on with
-EC2's eventual consistency), every status write up to the ``max_status_nth``-th (the later ones
-record what is already done) with tokens on, with and without eventual consistency. The clean
-runs count as rows too.
+hits each crash point — every mutating cloud call, every status write of the fleet and every
+EndpointSlice write — from its trigger to convergence. Then the flow runs again with the
+operator killed right after the nth call of each point: every launch and termination in four
+modes (client tokens on and off, each with and without EC2's eventual consistency); every status
+write up to the ``max_status_nth``-th (the later ones record what is already done), and the
+first ``max_other_nth`` of every other kind (SSM commands, reboots, target-group registrations,
+EndpointSlice writes), with tokens on, with and without eventual consistency (no launch is made
+on their account, so tokens change nothing). The clean runs count as rows too.
 
 **The fault classes.** One row per kind of misbehaviour of the real APIs (``FAULT_ROWS``), each
 run against the flow where it bites, in the modes where the difference matters.
@@ -22,9 +24,8 @@ from dataclasses import dataclass
 from judge0_operator.chaos.flows import CRASH_FLOWS
 from judge0_operator.chaos.runs import MODES, FaultStep, RunSpec
 
-CRASH_POINTS = (
-    "RunInstances",
-    "TerminateInstances",
+INSTANCE_CALLS = ("RunInstances", "TerminateInstances")  # what tokens and adoption guard: every call, every mode
+OTHER_CLOUD_CALLS = (
     "RebootInstances",
     "StartInstances",
     "StopInstances",
@@ -32,9 +33,11 @@ CRASH_POINTS = (
     "CreateTags",
     "RegisterTargets",
     "DeregisterTargets",
-    "kube:judge0fleets/status",
-    "kube:judge0fleets",
 )
+STATUS_WRITE = "kube:judge0fleets/status"
+FLEET_WRITE = "kube:judge0fleets"  # Kopf's finalizer: only where the fleet is deleted
+KUBE_WRITES = (STATUS_WRITE, "kube:endpointslices", FLEET_WRITE)
+CRASH_POINTS = (*INSTANCE_CALLS, *OTHER_CLOUD_CALLS, *KUBE_WRITES)
 
 
 API_DOWN_REMEDIATION = "Kubernetes API down 8 s (a node fails meanwhile: restarted anyway)"
@@ -160,29 +163,36 @@ def fault_runs(rows: Iterable[FaultRow] = FAULT_ROWS) -> list[RunSpec]:
 
 
 def crash_row(flow: str, point: str) -> str:
-    what = (
-        "status write"
-        if point == "kube:judge0fleets/status"
-        else ("fleet write (finalizer)" if point == "kube:judge0fleets" else point)
-    )
-    return f"crash: {flow}, after {what}"
+    names = {
+        STATUS_WRITE: "status write",
+        FLEET_WRITE: "fleet write (finalizer)",
+        "kube:endpointslices": "EndpointSlice write",
+    }
+    return f"crash: {flow}, after {names.get(point, point)}"
 
 
-STATUS_WRITE_MODES = ("tokens-on", "tokens-on+ec")  # no launch is made twice on a status write's account
+NO_LAUNCH_MODES = ("tokens-on", "tokens-on+ec")  # no launch is made on this call's account: tokens change nothing
 
 
-def crash_runs(flow: str, counts: Mapping[str, int], *, max_status_nth: int) -> list[RunSpec]:
-    """Every (point, n) the clean run hit: each mutating cloud call in every mode; each status write
-    up to the ``max_status_nth``-th, with client tokens on, with and without eventual consistency;
-    the fleet's own writes (Kopf's finalizer) only where the fleet is deleted."""
+def crash_runs(flow: str, counts: Mapping[str, int], *, max_status_nth: int, max_other_nth: int = 1) -> list[RunSpec]:
+    """Every (point, n) the clean run hit: each instance launch and termination in every mode;
+    each status write up to the ``max_status_nth``-th, and every other mutating call (SSM, reboot,
+    target groups, EndpointSlice writes) up to the ``max_other_nth``-th, with client tokens on,
+    with and without eventual consistency; the fleet's own writes (Kopf's finalizer) only where
+    the fleet is deleted."""
     runs = []
     for point in CRASH_POINTS:
-        if point == "kube:judge0fleets" and flow != "deletion":
+        if point == FLEET_WRITE and flow != "deletion":
             continue
-        kube = point.startswith("kube:")
-        count = min(counts.get(point, 0), max_status_nth) if kube else counts.get(point, 0)
-        for nth in range(1, count + 1):
-            for mode in STATUS_WRITE_MODES if kube else MODES:
+        hit = counts.get(point, 0)
+        if point in INSTANCE_CALLS:
+            cap = hit
+        elif point in (STATUS_WRITE, FLEET_WRITE):
+            cap = max_status_nth
+        else:
+            cap = max_other_nth
+        for nth in range(1, min(hit, cap) + 1):
+            for mode in MODES if point in INSTANCE_CALLS else NO_LAUNCH_MODES:
                 runs.append(RunSpec(crash_row(flow, point), flow, mode, crash=(point, nth)))
     return runs
 

@@ -116,3 +116,37 @@ def render(table: Sequence[Row], results: Sequence[RunResult], *, elapsed: float
         )
         lines.append(f"  FAILED {result.spec.row} [{result.spec.mode}]: {'; '.join(why) or 'see the JSON report'}")
     return "\n".join(lines)
+
+
+def render_markdown(table: Sequence[Row], results: Sequence[RunResult], *, elapsed: float, machine: str) -> str:
+    """The table as Markdown (``--markdown FILE``), as the README shows it."""
+    lines = [
+        "| fault or crash point | modes | runs | converged | max s | duplicates | extra, cleaned up | leaks "
+        "| lost submissions | restarts |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in table:
+        nths = sorted({n for _, n in row.crash_points})
+        label = row.label + (f" (#{nths[0]} to #{nths[-1]})" if len(nths) > 1 else "")
+        seconds = f"{row.max_seconds:.1f}" if row.max_seconds is not None else "—"
+        lost = str(row.lost_submissions) if row.lost_submissions is not None else "—"
+        cells = [
+            label.replace("|", "\\|"),
+            ", ".join(sorted(row.modes)),
+            str(row.runs),
+            str(row.converged),
+            seconds,
+            str(row.duplicates),
+            str(row.extra_launches),
+            str(row.leaks),
+            lost,
+            str(row.restarts),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    failed = sum(1 for r in results if not r.ok)
+    lines += [
+        "",
+        f"{len(results)} runs, {crash_points_swept(results)} crash points swept, "
+        f"{sum(1 for r in results if r.converged)} converged, {failed} failed, {elapsed / 60:.0f} min on {machine}.",
+    ]
+    return "\n".join(lines) + "\n"

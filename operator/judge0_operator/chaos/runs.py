@@ -105,6 +105,7 @@ class RunResult:
             "secretSeen": self.secrets,
             "operatorRestarts": self.restarts,
             "crashFired": self.crash_fired,
+            "pointCounts": {k: v for k, v in sorted(self.point_counts.items()) if v},
             "lostSubmissions": self.lost_submissions,
             "notes": self.notes,
             "evidence": self.evidence,
