@@ -104,7 +104,7 @@ def test_scale_in_and_a_rollout_under_client_load_lose_nothing(
     def rolled(fleet: dict[str, Any]) -> bool:
         status, rows = fleet["status"], fleet["status"]["instances"]
         current = status.get("observedGeneration") == fleet["metadata"]["generation"]
-        return current and len(rows) == 2 and all(r["updated"] and r["traffic"] == "InRotation" for r in rows)
+        return current and len(rows) == 2 and all(r.get("updated", True) and r["traffic"] == "InRotation" for r in rows)
 
     fleet = e2e.wait_fleet(rolled, timeout=45, what="rolled out")
     summary = stop_students(e2e)

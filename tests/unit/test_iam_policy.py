@@ -4,8 +4,8 @@ and every mutating permission is fenced by the operator's ownership tag.
 The calls are found by scanning the operator's sources for boto3 client methods: every EC2, SSM
 and ELBv2 operation name from botocore's service models, in snake_case, referenced as an attribute
 (``client.run_instances`` — the guarded caller takes the method, it does not call it inline) or
-named to ``get_paginator``/``get_waiter``. The simulated world and the scenario runner (``world/``,
-``simulate/``) are test harness, not the operator, and are left out.
+named to ``get_paginator``/``get_waiter``. The simulated world, the scenario runner and the chaos
+runner (``world/``, ``simulate/``, ``chaos/``) are test harness, not the operator, and are left out.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from judge0_operator.decide.model import MANAGED_BY, TAG_MANAGED, TAG_RETAINED
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "judge0_operator"
-HARNESS_DIRS = {"world", "simulate"}
+HARNESS_DIRS = {"world", "simulate", "chaos"}
 POLICY = json.loads((ROOT / "deploy" / "iam-policy.json").read_text())
 SERVICES = {"ec2": "ec2", "ssm": "ssm", "elbv2": "elasticloadbalancing"}  # client name -> IAM prefix
 READ_PREFIXES = ("Describe", "Get", "List")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +187,15 @@ def test_the_kubectl_plugin_takes_kubectl_style_arguments() -> None:
     args = plugin_parser().parse_args(["status", "judge0", "-n", "team-a", "--watch", "--interval", "5"])
     assert (args.fleet, args.namespace, args.watch, args.interval) == ("judge0", "team-a", True, 5.0)
     assert plugin_parser().parse_args(["status", "-A"]).all_namespaces
+
+
+def test_a_compact_well_row_reads_back_healthy_and_in_rotation_since_it_became_healthy() -> None:
+    from judge0_operator.status.view import instance_line
+
+    now = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)
+    well = {"instanceId": "i-1", "slot": "s0", "state": "running", "health": "Healthy",
+            "healthySince": "2025-06-02T09:50:00Z", "traffic": "InRotation"}  # as api/compact.py stores it
+    line = instance_line(well, now)
+    assert line.signals["api"].text.startswith("ok") and line.signals["api"].tone == "good"
+    assert line.signals["disk"].text == "—", "a disk reading left out is not known"
+    assert line.traffic.text.startswith("InRotation 10m"), line.traffic.text

@@ -92,6 +92,23 @@ def compact_wire(wire: dict[str, Any]) -> dict[str, Any]:
     return wire
 
 
+def stored_traffic_since(row: Mapping[str, Any]) -> str | None:
+    """A stored row's ``trafficSince``, read back: in rotation since it became healthy, it has none."""
+    since = row.get("trafficSince")
+    if since is None and row.get("traffic") == "InRotation":
+        since = row.get("healthySince")
+    return str(since) if since else None
+
+
+def stored_signal(row: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    """A stored row's signal, read back: a probe's signal a Healthy row left out was Healthy since
+    ``healthySince`` (as the planner reads it); a disk reading left out is not known here."""
+    signal = (row.get("signals") or {}).get(name)
+    if signal is None and name in CORE_SIGNALS and row.get("health") == "Healthy" and row.get("healthySince"):
+        return {"status": "Healthy", "since": row["healthySince"]}
+    return signal if isinstance(signal, Mapping) else None
+
+
 def restore_rows(rows: Iterable[InstanceStatus], template_hash: str) -> list[InstanceStatus]:
     """Read back: an updated row without ``templateHash`` has the status's; a row in rotation
     without ``trafficSince`` has been since it became healthy (a row in rotation always has one)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from judge0_operator.api.compact import stored_signal, stored_traffic_since
 from judge0_operator.decide.model import SIGNALS
 from judge0_operator.decide.timeutil import parse_time
 
@@ -134,7 +135,8 @@ def _traffic_cell(row: Mapping[str, Any], now: datetime, published: bool) -> Cel
     if not traffic or not published:
         return Cell("—", "dim")
     state = str(traffic)
-    text = f"{state} {_ago(row.get('trafficSince'), now)}" if row.get("trafficSince") else state
+    since = stored_traffic_since(row)
+    text = f"{state} {_ago(since, now)}" if since else state
     return Cell(text, TRAFFIC_TONE.get(state, ""))
 
 
@@ -153,14 +155,13 @@ def _last_action_cell(row: Mapping[str, Any], now: datetime) -> Cell:
 def instance_line(row: Mapping[str, Any], now: datetime, *, published: bool = True) -> InstanceLine:
     state = str(row.get("state", ""))
     health = str(row.get("health", "Unknown"))
-    signals = row.get("signals") or {}
     return InstanceLine(
         instance_id=str(row.get("instanceId", "")),
         slot=str(row.get("slot", "")),
         zone=str(row.get("zone", "")),
         state=Cell(state, "good" if state == "running" else ("warn" if state == "pending" else "bad")),
         health=Cell(f"{health} {row['diagnosis']}" if row.get("diagnosis") else health, HEALTH_TONE.get(health, "")),
-        signals={name: _signal_cell(signals.get(name), now) for name in SIGNALS},
+        signals={name: _signal_cell(stored_signal(row, name), now) for name in SIGNALS},
         traffic=_traffic_cell(row, now, published),
         last_action=_last_action_cell(row, now),
     )

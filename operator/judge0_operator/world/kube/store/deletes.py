@@ -98,16 +98,6 @@ class StoreDeletes(StoreCore):
                     self._delete_obj(rt, obj)
         self._maybe_finish_namespace(namespace)
 
-    def _maybe_finish_namespace(self, namespace: str) -> None:
-        ns_obj = self._objects[self._ns_type.storage_key].get(("", namespace))
-        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
-            return
-        for key, bucket in self._objects.items():
-            rt = self._by_key.get(key)
-            if rt is not None and rt.namespaced and any(k[0] == namespace for k in bucket):
-                return
-        self._commit(self._ns_type, "DELETED", copy.deepcopy(ns_obj), None)
-
     def delete_collection(
         self,
         rt: ResourceType,
