@@ -170,15 +170,23 @@ async def _down_three(env: ChaosEnv, ns: str, fleet: dict[str, Any], state: Flow
     state.released = False
 
 
+NOT_HEALED_BY_THE_NODE = frozenset({"deleted", "instance-gone"})  # removed by the runner, or replaced
+
+
 async def _healed(env: ChaosEnv, ns: str, fleet: dict[str, Any] | None, state: FlowState) -> bool:
-    """The node faults were healed by what the operator did (not deleted), its status says so (a
-    RestartJudge0 of each victim recorded), and the fleet is whole."""
+    """The node faults were healed by what the operator did to the node — a restart or a reboot,
+    the world says (not deleted, not replaced) — its status records that action on each victim,
+    and the fleet is whole. The record is ``Succeeded``, or ``Interrupted`` when the operator was
+    killed between the call and its answer (it cannot know the outcome; the world does)."""
     if fleet is None or any(env.world.faults.get(f) is not None for f in state.fault_ids):
+        return False
+    healed = {f.id: f for f in env.world.faults.healed()}
+    if not all(f in healed and healed[f].healed_by not in NOT_HEALED_BY_THE_NODE for f in state.fault_ids):
         return False
     done = {
         a.get("instanceId")
         for a in (fleet.get("status") or {}).get("lastActions") or []
-        if a.get("action") in ("RestartJudge0", "RebootInstance") and a.get("outcome") == "Succeeded"
+        if a.get("action") in ("RestartJudge0", "RebootInstance") and a.get("outcome") in ("Succeeded", "Interrupted")
     }
     return set(state.victims) <= done and ready_at(fleet, 3)
 
