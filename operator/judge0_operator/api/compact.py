@@ -17,8 +17,10 @@ The CRD's status schema carries no defaults (``api/crds.py``): the API server ap
 defaults to every write, status included, and would store each left-out field again.
 
 Read back, a row gets its ``templateHash`` and ``trafficSince`` again (``Judge0FleetStatus``); a
-Healthy row's signals are the planner's to restore. Nothing a pass decides from is lost: the planner rebuilds each row
-from EC2 every pass and reads only memory and unhealthy detail from the previous status.
+Healthy row's signals are the planner's to restore (a reader of raw rows, such as ``kubectl judge0
+status``, uses ``stored_signal`` and ``stored_traffic_since``). Nothing a pass decides from is
+lost: the planner rebuilds each row from EC2 every pass and reads only memory and unhealthy detail
+from the previous status.
 ``make bench`` prints the size at 100, 500 and 1000 instances; ``tests/unit/test_status_size.py``
 keeps 1000 under a quarter of the limit.
 """
