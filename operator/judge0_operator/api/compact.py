@@ -94,12 +94,15 @@ def compact_wire(wire: dict[str, Any]) -> dict[str, Any]:
     return wire
 
 
-def stored_traffic_since(row: Mapping[str, Any]) -> str | None:
-    """A stored row's ``trafficSince``, read back: in rotation since it became healthy, it has none."""
-    since = row.get("trafficSince")
-    if since is None and row.get("traffic") == "InRotation":
-        since = row.get("healthySince")
+def _traffic_since(traffic: Any, traffic_since: Any, healthy_since: Any) -> str | None:
+    """``trafficSince`` read back: a row in rotation since it became healthy is stored without it."""
+    since = healthy_since if traffic_since is None and traffic == "InRotation" else traffic_since
     return str(since) if since else None
+
+
+def stored_traffic_since(row: Mapping[str, Any]) -> str | None:
+    """A stored (raw) row's ``trafficSince``, read back."""
+    return _traffic_since(row.get("traffic"), row.get("trafficSince"), row.get("healthySince"))
 
 
 def stored_signal(row: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
@@ -119,7 +122,8 @@ def restore_rows(rows: Iterable[InstanceStatus], template_hash: str) -> list[Ins
         update: dict[str, Any] = {}
         if row.updated and not row.template_hash and template_hash:
             update["template_hash"] = template_hash
-        if row.traffic == "InRotation" and row.traffic_since is None and row.healthy_since:
-            update["traffic_since"] = row.healthy_since
+        since = _traffic_since(row.traffic, row.traffic_since, row.healthy_since)
+        if since != row.traffic_since:
+            update["traffic_since"] = since
         restored.append(row.model_copy(update=update) if update else row)
     return restored

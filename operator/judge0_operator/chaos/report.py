@@ -33,6 +33,15 @@ class Row:
             self.duplicates or self.leaks or self.safety or self.secrets or lost
         )
 
+    @property
+    def seconds_text(self) -> str:
+        return f"{self.max_seconds:.1f}" if self.max_seconds is not None else "—"
+
+    @property
+    def lost_text(self) -> str:
+        """— where no client load ran (deletion takes its work with it)."""
+        return str(self.lost_submissions) if self.lost_submissions is not None else "—"
+
     def add(self, result: RunResult) -> None:
         self.runs += 1
         self.modes.add(result.spec.mode)
@@ -91,12 +100,10 @@ def render(table: Sequence[Row], results: Sequence[RunResult], *, elapsed: float
     )
     lines = [header, "-" * len(header)]
     for row in table:
-        seconds = f"{row.max_seconds:.1f}" if row.max_seconds is not None else "—"
-        lost = str(row.lost_submissions) if row.lost_submissions is not None else "—"
         label = row.label if len(row.label) <= 58 else row.label[:57] + "…"
         lines.append(
-            f"{label:<58} {row.runs:>4} {row.converged:>4} {seconds:>6} {row.duplicates:>3} "
-            f"{row.extra_launches:>5} {row.leaks:>4} {lost:>4} {row.restarts:>4}  {'yes' if row.ok else 'NO'}"
+            f"{label:<58} {row.runs:>4} {row.converged:>4} {row.seconds_text:>6} {row.duplicates:>3} "
+            f"{row.extra_launches:>5} {row.leaks:>4} {row.lost_text:>4} {row.restarts:>4}  {'yes' if row.ok else 'NO'}"
         )
     failed = [r for r in results if not r.ok]
     lines += [
@@ -128,18 +135,16 @@ def render_markdown(table: Sequence[Row], results: Sequence[RunResult], *, elaps
     for row in table:
         nths = sorted({n for _, n in row.crash_points})
         label = row.label + (f" (#{nths[0]} to #{nths[-1]})" if len(nths) > 1 else "")
-        seconds = f"{row.max_seconds:.1f}" if row.max_seconds is not None else "—"
-        lost = str(row.lost_submissions) if row.lost_submissions is not None else "—"
         cells = [
             label.replace("|", "\\|"),
             ", ".join(sorted(row.modes)),
             str(row.runs),
             str(row.converged),
-            seconds,
+            row.seconds_text,
             str(row.duplicates),
             str(row.extra_launches),
             str(row.leaks),
-            lost,
+            row.lost_text,
             str(row.restarts),
         ]
         lines.append("| " + " | ".join(cells) + " |")
